@@ -16,6 +16,8 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(user_group)
     app.cli.add_command(token_group)
     app.cli.add_command(ledger_group)
+    app.cli.add_command(org_group)
+    app.cli.add_command(i18n_group)
     from app.demo import demo_command
 
     app.cli.add_command(demo_command)
@@ -119,3 +121,51 @@ def ledger_check():
             failed = True
             click.echo(f"  MISMATCH {result.name}: {problem}")
     sys.exit(1 if failed else 0)
+
+
+@click.group("org", help="The organisation's top tier.")
+def org_group() -> None:
+    pass
+
+
+@org_group.command("create-district")
+@click.argument("name")
+@click.option("--code", required=True, help="Short ASCII code, e.g. erqi.")
+@click.option("--city", help="City, e.g. 郑州市.")
+def org_create_district(name, code, city):
+    """Create a district (the first step of a new installation)."""
+    from app.org.operations import create_district
+
+    with acting_as("cli"):
+        district = create_district(
+            name=name, code=code, city=city, aid_centre_name=f"{name}学生资助管理中心"
+        )
+        db.session.commit()
+    click.echo(f"created district {district.name} (id {district.id})")
+
+
+@click.group("i18n", help="Translation catalogs.")
+def i18n_group() -> None:
+    pass
+
+
+@i18n_group.command("update")
+def i18n_update():
+    """Extract strings from app/ and templates/ and merge them into the zh_CN catalog."""
+    from app.i18n_catalog import CATALOG_LOCALE, untranslated, update
+
+    update(CATALOG_LOCALE)
+    missing = untranslated(CATALOG_LOCALE)
+    click.echo(f"catalog updated; {len(missing)} string(s) still need a translation")
+
+
+@i18n_group.command("check")
+def i18n_check():
+    """Exit 1 if any string in the code lacks a zh_CN translation."""
+    from app.i18n_catalog import CATALOG_LOCALE, untranslated
+
+    missing = untranslated(CATALOG_LOCALE)
+    for msgid in missing:
+        click.echo(f"untranslated: {msgid!r}")
+    click.echo(f"{len(missing)} untranslated string(s)")
+    sys.exit(1 if missing else 0)

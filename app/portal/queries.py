@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from app.auth.models import User
 from app.auth.scope import scoped
@@ -55,7 +56,10 @@ def public_figures() -> PublicFigures:
 def schools_in_scope(user: User) -> list[School]:
     return list(
         db.session.scalars(
-            scoped(select(School), user).order_by(School.alliance_id, School.id).limit(200)
+            scoped(select(School), user)
+            .options(selectinload(School.alliance))
+            .order_by(School.alliance_id, School.id)
+            .limit(200)
         )
     )
 
