@@ -38,7 +38,9 @@ def _client_ip() -> str:
     return get_remote_address() or "unknown"
 
 
-limiter = Limiter(key_func=_client_ip, default_limits=[], storage_uri="memory://")
+# Storage comes from RATELIMIT_STORAGE_URI (Redis when REDIS_URL is set): a constructor
+# argument would override the configuration.
+limiter = Limiter(key_func=_client_ip, default_limits=[])
 
 
 def login_account_key() -> str:

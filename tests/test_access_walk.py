@@ -1,0 +1,243 @@
+"""Walk every registered route (ASVS 8.2): function-level and object-level access.
+
+* Every view declares its access (``@public``, ``@staff_required``, ``@roles_required``); a new
+  route without a declaration fails here.
+* Anonymous callers are sent to the login page (pages) or get 401 (API).
+* Every role a route does not allow gets 403 (or 404), never the page or the write.
+* A user of another school, another alliance or another district asking for this school's
+  objects gets 404 — the same answer as for an id that never existed — or 403 when their role
+  may not use the route at all. Denied writes leave the audit log (every write is audited)
+  exactly as it was.
+
+Ids in URLs are filled from ``ARGS`` with objects of school A1 (alliance A, district 1); a new
+URL parameter name must be added there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+
+from app.auth.access import ANY_STAFF, PUBLIC, access_of
+from tests.conftest import World, csrf_token, login
+
+ALL_ROLES = {"district_admin", "alliance_lead", "school_officer", "teacher", "clerk"}
+
+
+def _member_id(world: World, db) -> int:
+    from app.org.operations import add_leadership_member
+
+    member = add_leadership_member(tier=world.school_a1, name="甲校长", group_role="leader")
+    db.session.commit()
+    return member.id
+
+
+def _token_id(world: World, db) -> int:
+    from app.auth.operations import create_token
+
+    token, _secret = create_token(world.user("teacher_a1"), "walk")
+    db.session.commit()
+    return token.id
+
+
+def _session_id(world: World, db, app) -> int:
+    from app.auth.models import UserSession
+
+    login(app.test_client(), world.user("teacher_a1"))
+    return db.session.scalar(select(UserSession.id).order_by(UserSession.id.desc()))
+
+
+def _event_id(world: World, db) -> int:
+    from app.audit.models import AuditEvent
+
+    return db.session.scalar(
+        select(AuditEvent.id).where(AuditEvent.district_id == world.district.id).limit(1)
+    )
+
+
+# parameter name -> (tier that owns the object, how to get its id)
+ARGS: dict[str, tuple[str, Callable]] = {
+    "school_id": ("school", lambda w, db, app: w.school_a1.id),
+    "sid": ("school", lambda w, db, app: w.school_a1.id),
+    "class_id": ("school", lambda w, db, app: w.class_a1.id),
+    "member_id": ("school", lambda w, db, app: _member_id(w, db)),
+    "user_id": ("school", lambda w, db, app: w.user("teacher_a1").id),
+    "alliance_id": ("alliance", lambda w, db, app: w.alliance_a.id),
+    "district_id": ("district", lambda w, db, app: w.district.id),
+    "event_id": ("district", lambda w, db, app: _event_id(w, db)),
+    "token_id": ("own", lambda w, db, app: _token_id(w, db)),
+    "session_id": ("own", lambda w, db, app: _session_id(w, db, app)),
+}
+
+# Who must not reach an object of each tier (keys of World.users).
+OUTSIDERS = {
+    "school": [
+        "officer_a2",
+        "teacher_a2",
+        "clerk_a2",
+        "officer_b1",
+        "teacher_b1",
+        "clerk_b1",
+        "lead_b",
+        "admin_other",
+        "officer_x",
+    ],
+    "alliance": ["officer_b1", "teacher_b1", "clerk_b1", "lead_b", "admin_other", "officer_x"],
+    "district": ["admin_other", "officer_x", "teacher_x", "clerk_x"],
+    "own": ["officer_a1", "admin", "teacher_a2"],
+}
+
+# An in-scope user of each role (for the "lower role" walk).
+IN_SCOPE = {
+    "district_admin": "admin",
+    "alliance_lead": "lead_a",
+    "school_officer": "officer_a1",
+    "teacher": "teacher_a1",
+    "clerk": "clerk_a1",
+}
+
+
+def _routes(app: Flask):
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        methods = sorted(rule.methods - {"HEAD", "OPTIONS"})
+        yield rule, app.view_functions[rule.endpoint], methods
+
+
+def test_every_route_declares_its_access(app):
+    missing = [r.rule for r, view, _ in _routes(app) if access_of(view) is None]
+    assert missing == [], f"routes without @public/@staff_required/@roles_required: {missing}"
+
+
+def test_every_url_parameter_has_a_walk_fixture(app):
+    unknown = {a for r, _, _ in _routes(app) for a in r.arguments if a not in ARGS}
+    assert unknown == set(), f"add these URL parameters to ARGS: {unknown}"
+
+
+class Walker:
+    def __init__(self, app: Flask, world: World, db):
+        self.app, self.world, self.db = app, world, db
+        self.clients: dict[str, tuple] = {}
+        self.ids: dict[str, int] = {}
+
+    def url(self, rule) -> tuple[str, set[str]]:
+        values, tiers = {}, set()
+        for name in rule.arguments:
+            tier, get = ARGS[name]
+            if name not in self.ids:
+                self.ids[name] = get(self.world, self.db, self.app)
+            values[name] = self.ids[name]
+            tiers.add(tier)
+        with self.app.test_request_context():
+            from flask import url_for
+
+            return url_for(rule.endpoint, **values), tiers
+
+    def client(self, key: str):
+        if key not in self.clients:
+            client = self.app.test_client()
+            response = login(client, self.world.user(key))
+            assert response.status_code == 302, key
+            self.clients[key] = (client, csrf_token(client, "/dashboard"))
+        return self.clients[key]
+
+    def audit_count(self) -> int:
+        from app.audit.models import AuditEvent
+
+        self.db.session.commit()
+        return self.db.session.scalar(select(func.count()).select_from(AuditEvent))
+
+    def call(self, key: str | None, method: str, url: str):
+        if key is None:
+            client, token = self.app.test_client(), ""
+        else:
+            client, token = self.client(key)
+        before = self.audit_count()
+        response = client.open(
+            url,
+            method=method,
+            data={"csrf_token": token} if method != "GET" and not url.startswith("/api/") else None,
+            json={} if method != "GET" and url.startswith("/api/") else None,
+            headers={"X-CSRFToken": token} if token else {},
+        )
+        after = self.audit_count()
+        return response, after - before
+
+
+@pytest.fixture
+def walker(app, world, db):
+    return Walker(app, world, db)
+
+
+def test_anonymous_callers_are_sent_to_login(app, walker):
+    for rule, view, methods in _routes(app):
+        if access_of(view) == PUBLIC:
+            continue
+        url, _ = walker.url(rule)
+        for method in methods:
+            response, written = walker.call(None, method, url)
+            if url.startswith("/api/"):
+                assert response.status_code == 401, (method, url)
+            elif method == "GET":
+                assert response.status_code == 302, (method, url)
+                assert "/login" in response.headers["Location"], (method, url)
+            else:
+                # A POST without a session has no valid CSRF token either: refused either way.
+                assert response.status_code in (302, 400, 401), (method, url)
+            assert written == 0, (method, url)
+
+
+def test_roles_that_a_route_does_not_allow_are_refused(app, walker):
+    checked = 0
+    for rule, view, methods in _routes(app):
+        access = access_of(view)
+        if access in (PUBLIC, ANY_STAFF):
+            continue
+        url, _ = walker.url(rule)
+        for role in sorted(ALL_ROLES - set(access)):
+            for method in methods:
+                response, written = walker.call(IN_SCOPE[role], method, url)
+                assert response.status_code in (403, 404), (role, method, url, response.status_code)
+                assert written == 0, (role, method, url)
+                checked += 1
+    assert checked > 0
+
+
+def test_users_of_other_schools_alliances_and_districts_get_404(app, walker, world):
+    checked = 0
+    for rule, view, methods in _routes(app):
+        access = access_of(view)
+        if access == PUBLIC or not rule.arguments:
+            continue
+        url, tiers = walker.url(rule)
+        # The narrowest tier named in the URL decides who is an outsider ("own": objects that
+        # only their owner reaches, like /account/tokens/<id>, unless nested under a user).
+        tier = next(t for t in ("school", "alliance", "district", "own") if t in tiers)
+        for key in OUTSIDERS[tier]:
+            role = world.user(key).role
+            allowed = access == ANY_STAFF or role in access
+            for method in methods:
+                response, written = walker.call(key, method, url)
+                expected = {404} if allowed else {403, 404}
+                assert response.status_code in expected, (key, method, url, response.status_code)
+                assert written == 0, (key, method, url)
+                checked += 1
+    assert checked > 0
+
+
+def test_no_route_answers_500_to_an_unknown_id(app, walker):
+    for rule, _view, methods in _routes(app):
+        if not any(a.endswith("_id") or a == "sid" for a in rule.arguments):
+            continue
+        with app.test_request_context():
+            from flask import url_for
+
+            url = url_for(rule.endpoint, **{a: 987654 for a in rule.arguments})
+        for method in methods:
+            response, written = walker.call("admin", method, url)
+            assert response.status_code in (403, 404), (method, url, response.status_code)
+            assert written == 0
