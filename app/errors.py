@@ -125,14 +125,20 @@ def register_error_handlers(app: Flask) -> None:
         db.session.rollback()
         status = exc.code or 500
         if is_api_request():
-            message = None
+            message = code = None
             data = getattr(exc, "data", None)  # webargs / smorest validation details
             fields = None
-            if isinstance(data, dict) and "messages" in data:
-                fields = _flatten_messages(data["messages"])
-            if status == 422 and fields:
+            if isinstance(data, dict):
+                # A message or code given to webargs' abort(status, message=..., code=...).
+                if isinstance(data.get("message"), str):
+                    message = data["message"]
+                if isinstance(data.get("code"), str):
+                    code = data["code"]
+                if "messages" in data:
+                    fields = _flatten_messages(data["messages"])
+            if status == 422 and fields and not message:
                 message = _("Some fields are invalid.")
-            response = api_error(status, message, fields=fields)
+            response = api_error(status, message, code=code, fields=fields)
             if status == 405 and exc.get_response().headers.get("Allow"):
                 response.headers["Allow"] = exc.get_response().headers["Allow"]
             return response
@@ -160,7 +166,9 @@ def _flatten_messages(messages: object) -> dict[str, list[str]]:
                 name = str(key) if not prefix else f"{prefix}.{key}"
                 walk(name, sub)
         elif isinstance(value, list) and all(isinstance(v, str) for v in value):
-            out[prefix or "_"] = [str(v) for v in value]
+            # marshmallow's own messages ("Missing data for required field.") are plain English;
+            # ours are translated already, and gettext leaves those unchanged.
+            out[prefix or "_"] = [_(v) for v in value]
         else:
             out[prefix or "_"] = [str(value)]
 

@@ -157,7 +157,28 @@ def _after_flush(session: Session, flush_context: Any) -> None:  # noqa: ARG001
                 )
             )
     if rows:
+        _fill_districts_from_schools(session, rows)
         session.connection().execute(insert(AuditEvent.__table__), rows)
+
+
+def _fill_districts_from_schools(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Objects of a school (a class, a leadership member) carry no district of their own, and
+    outside a request there is no actor's district either: take the school's."""
+    from sqlalchemy import select
+
+    from app.org.models import School
+
+    wanted = {r["school_id"] for r in rows if r["district_id"] is None and r["school_id"]}
+    if not wanted:
+        return
+    districts = dict(
+        session.connection()
+        .execute(select(School.id, School.district_id).where(School.id.in_(wanted)))
+        .all()
+    )
+    for row in rows:
+        if row["district_id"] is None and row["school_id"] in districts:
+            row["district_id"] = districts[row["school_id"]]
 
 
 def install_audit_hook() -> None:

@@ -11,10 +11,11 @@ from wtforms import (
     StringField,
     SubmitField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp, ValidationError
 
 from app.auth import passwords
-from app.common import has_control_chars
+from app.common import has_control_chars, normalise_name
 
 
 def no_control_chars(form, field) -> None:  # noqa: ARG001
@@ -60,7 +61,10 @@ class TokenForm(FlaskForm):
 
 
 class PreferencesForm(FlaskForm):
-    locale = SelectField(_l("Language"), choices=[("zh_CN", "简体中文"), ("en", "English")])
+    locale = SelectField(
+        _l("Language"),
+        choices=[SelectChoice("zh_CN", "简体中文"), SelectChoice("en", "English")],
+    )
     submit = SubmitField(_l("Save"))
 
 
@@ -109,3 +113,79 @@ class ConfirmForm(FlaskForm):
 
     confirm = BooleanField(default=True)
     submit = SubmitField(_l("Confirm"))
+
+
+# ---------------------------------------------------------------- managing users (/users/)
+# The role, alliance and school choices depend on who is managing; the view fills them in
+# (app.auth.views_users). Values are strings in the form and ints (or None) after coercion.
+
+
+def optional_int(value):
+    """Coerce a select's value: "" (the "none / all" option) is None, anything else an int."""
+    if value is None or value == "":
+        return None
+    number = int(value)
+    if not 0 < number < 2**31:
+        raise ValueError("out of range")
+    return number
+
+
+def normalise_text(value):
+    return normalise_name(value) if isinstance(value, str) else value
+
+
+class ManagedUserEditForm(FlaskForm):
+    """Name, role, scope and phone of a user in the manager's scope."""
+
+    display_name = StringField(
+        _l("Name"),
+        validators=[DataRequired(), Length(max=100), no_control_chars],
+        filters=[normalise_text],
+    )
+    role = SelectField(_l("Role"), validators=[DataRequired()])
+    alliance_id = SelectField(_l("Alliance"), coerce=optional_int)
+    school_id = SelectField(_l("School"), coerce=optional_int)
+    phone = StringField(
+        _l("Phone"),
+        validators=[
+            Optional(),
+            Regexp(PHONE_PATTERN, message=_l("Digits, spaces, + and - only (5 to 20).")),
+        ],
+        filters=[strip],
+    )
+    submit = SubmitField(_l("Save"))
+
+
+class ManagedUserCreateForm(ManagedUserEditForm):
+    """A new staff account: the edit fields plus username and initial password."""
+
+    username = StringField(
+        _l("Username"),
+        validators=[
+            DataRequired(),
+            Length(min=2, max=64),
+            Regexp(
+                r"^[A-Za-z0-9_.\-]+$", message=_l("Letters, digits, dot, dash and underscore only.")
+            ),
+        ],
+        filters=[strip],
+    )
+    password = PasswordField(
+        _l("Initial password"),
+        validators=[DataRequired(), Length(max=passwords.MAX_LENGTH)],
+    )
+    submit = SubmitField(_l("Create user"))
+
+
+class UserFilterForm(FlaskForm):
+    """The filters above the user list (a GET form: no CSRF token)."""
+
+    class Meta:
+        csrf = False
+
+    q = StringField(
+        _l("Name or username"), validators=[Optional(), Length(max=100)], filters=[strip]
+    )
+    role = SelectField(_l("Role"), default="")
+    school = SelectField(_l("School"), coerce=optional_int)
+    status = SelectField(_l("Status"), default="")

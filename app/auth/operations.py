@@ -134,6 +134,10 @@ def update_user(
     if scope_changed:
         # New powers or a new school: old sessions must not carry the old scope along.
         revoke_all_sessions(user.id)
+        if user.school_id is None or role not in (Role.TEACHER, Role.SCHOOL_OFFICER):
+            release_head_teacher_classes(user.id)
+        else:
+            release_head_teacher_classes(user.id, keep_school_id=user.school_id)
     db.session.flush()
     return user
 
@@ -148,6 +152,19 @@ def set_user_active(user: User, active: bool, *, editor: User) -> None:
     if not active:
         revoke_all_sessions(user.id)
         revoke_all_tokens(user.id)
+        release_head_teacher_classes(user.id)
+    db.session.flush()
+
+
+def release_head_teacher_classes(user_id: int, *, keep_school_id: int | None = None) -> None:
+    """A teacher who leaves a school, stops teaching or is disabled heads no class there."""
+    from app.org.models import SchoolClass
+
+    stmt = select(SchoolClass).where(SchoolClass.head_teacher_id == user_id)
+    if keep_school_id is not None:
+        stmt = stmt.where(SchoolClass.school_id != keep_school_id)
+    for school_class in db.session.scalars(stmt):
+        school_class.head_teacher_id = None  # through the ORM, so the change is audited
     db.session.flush()
 
 
@@ -172,12 +189,16 @@ def reset_password(user: User, new: str, *, editor: User) -> None:
         raise RoleNotGrantable(_("You may not change this user."))
     set_password(user, new)
     revoke_all_sessions(user.id)
+    record_event(
+        "reset_password", "user", user.id, district_id=user.district_id, school_id=user.school_id
+    )
 
 
 @dataclass
 class LoginResult:
     user: User | None
     reason: str | None = None  # "unknown", "bad_password", "disabled"
+    account: User | None = None  # the account tried, if it exists (for the audit log only)
 
 
 def authenticate(username: str, password: str) -> LoginResult:
@@ -187,9 +208,9 @@ def authenticate(username: str, password: str) -> LoginResult:
         passwords.burn_verify_time(password)
         return LoginResult(None, "unknown")
     if not passwords.verify_password(user.password_hash, password):
-        return LoginResult(None, "bad_password")
+        return LoginResult(None, "bad_password", account=user)
     if not user.active:
-        return LoginResult(None, "disabled")
+        return LoginResult(None, "disabled", account=user)
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)
     user.last_login_at = utcnow()
@@ -223,3 +244,36 @@ def revoke_all_tokens(user_id: int) -> None:
         .values(revoked_at=utcnow())
     )
     record_event("revoke_all_tokens", "user", user_id)
+
+
+class CannotChangeOwnRole(DomainError):
+    code = "cannot_change_own_role"
+
+
+def update_managed_user(
+    user: User,
+    *,
+    editor: User,
+    display_name: str,
+    role: Role | str,
+    phone: str | None,
+    alliance_id: int | None = None,
+    school_id: int | None = None,
+) -> User:
+    """:func:`update_user` for the user-management pages: a manager may edit their own name and
+    phone there, but never their own role or scope (they could lock the district out)."""
+    if user.id == editor.id and (Role(role).value, alliance_id, school_id) != (
+        user.role,
+        user.alliance_id,
+        user.school_id,
+    ):
+        raise CannotChangeOwnRole(_("You cannot change your own role or scope."))
+    return update_user(
+        user,
+        editor=editor,
+        display_name=display_name,
+        role=role,
+        phone=phone,
+        alliance_id=alliance_id,
+        school_id=school_id,
+    )

@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 
 from app.auth.models import ApiToken, User, UserSession
 from app.common import utcnow
-from app.database import write_intent
+from app.database import wants_write, write_intent
 from app.extensions import db, login_manager
 
 TOKEN_PREFIX = "axt_"  # noqa: S105 - a visible prefix, not a secret
@@ -99,12 +99,16 @@ def load_user_from_session(key: str) -> User | None:
 
 
 def _touch(session_id: int, now) -> None:
-    # Its own connection and write transaction: a GET request's reading transaction stays a
-    # reader (on SQLite a reader that starts writing can fail at once with SQLITE_BUSY).
+    stmt = update(UserSession).where(UserSession.id == session_id).values(last_seen_at=now)
+    if wants_write():
+        # A writing request: its own transaction (which on SQLite holds the writer lock) takes
+        # the update along. A second connection would wait for that lock forever.
+        db.session.execute(stmt)
+        return
+    # A reading request: a short write transaction of its own, so the request's transaction
+    # stays a reader (on SQLite a reader that starts writing can fail at once with SQLITE_BUSY).
     with write_intent(True), db.engine.begin() as conn:
-        conn.execute(
-            update(UserSession).where(UserSession.id == session_id).values(last_seen_at=now)
-        )
+        conn.execute(stmt)
 
 
 def new_token_secret() -> str:
@@ -114,7 +118,7 @@ def new_token_secret() -> str:
 @login_manager.request_loader
 def load_user_from_bearer(req) -> User | None:
     header = req.headers.get("Authorization", "")
-    if not header.startswith("Bearer "):
+    if header[:7].lower() != "bearer ":  # the scheme is case-insensitive (RFC 7235)
         return None
     g.bearer_attempted = True
     secret = header[7:].strip()
@@ -131,6 +135,7 @@ def load_user_from_bearer(req) -> User | None:
     if token.revoked_at is not None or not user.active:
         return None
     g.api_token_id = token.id
+    g.api_token = token
     g.bearer_auth = True
     user.session_key = None
     return user

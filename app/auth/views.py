@@ -75,12 +75,15 @@ def login():
                 request.remote_addr,
                 result.reason,
             )
+            account = result.account  # known accounts: the event goes to their district's log
             record_event(
                 "login_failed",
                 "user",
-                None,
+                account.id if account else None,
                 changes={"username": form.username.data[:64], "reason": result.reason},
                 actor_label=form.username.data[:64],
+                district_id=account.district_id if account else None,
+                school_id=account.school_id if account else None,
             )
             db.session.commit()
             flash(_("Wrong username or password, or the account is disabled."), "danger")

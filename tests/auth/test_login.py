@@ -91,3 +91,61 @@ def test_open_redirect_is_refused_after_login(client, world):
     )
     assert response.status_code == 302
     assert response.headers["Location"].endswith("/dashboard")
+
+
+def test_failed_logins_of_known_accounts_reach_their_districts_audit_log(client, world, db):
+    from app.audit.models import AuditEvent
+
+    login(client, world.user("clerk_a1"), "wrong-password-1")
+    event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "login_failed")).one()
+    assert event.district_id == world.district.id
+    assert event.object_id == world.user("clerk_a1").id
+    assert "wrong-password" not in str(event.changes)  # never the password tried
+
+
+def test_disabling_or_moving_a_head_teacher_releases_their_classes(world, db, make_school):
+    from app.auth.operations import set_user_active, update_user
+
+    set_user_active(world.user("teacher_a1"), False, editor=world.user("officer_a1"))
+    db.session.commit()
+    assert world.class_a1.head_teacher_id is None
+    teacher = world.user("teacher_a2")
+    update_user(
+        teacher,
+        editor=world.user("admin"),
+        display_name=teacher.display_name,
+        role="teacher",
+        phone=None,
+        school_id=world.school_b1.id,
+    )
+    db.session.commit()
+    assert world.class_a2.head_teacher_id is None
+    assert teacher.school_id == world.school_b1.id
+
+
+def test_writes_outside_a_request_are_filed_under_the_schools_district(world, db, make_class):
+    from app.audit.models import AuditEvent
+
+    school_class = make_class(world.school_b1, grade=6, number=9)
+    event = db.session.scalars(
+        select(AuditEvent).where(
+            AuditEvent.object_type == "school_class", AuditEvent.object_id == school_class.id
+        )
+    ).one()
+    assert event.district_id == world.district.id and event.action == "create"
+
+
+def test_a_write_after_a_minute_of_idleness_does_not_wait_for_itself(client, world, db):
+    """The session's last-seen update joins a writing request's transaction: on SQLite a
+    second connection would wait forever for the writer lock the request already holds."""
+    from app.auth.models import UserSession
+
+    login(client, world.user("teacher_a1"))
+    token = csrf_token(client, "/account")
+    row = db.session.scalars(select(UserSession)).one()
+    row.last_seen_at = row.last_seen_at - timedelta(minutes=2)
+    db.session.commit()
+    response = client.post("/logout", data={"csrf_token": token})
+    assert response.status_code == 302
+    db.session.refresh(row)
+    assert row.revoked_at is not None
