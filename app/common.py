@@ -67,3 +67,17 @@ class ValidationFailed(DomainError):
 
     code = "validation_failed"
     status = 422
+
+
+MAX_PAGE = 100_000  # a larger page number would overflow OFFSET on SQLite
+
+
+def page_number(arg: str = "page") -> int:
+    """The ``?page=`` of a list page: 1 when missing or not a number, clamped to 1..MAX_PAGE."""
+    from flask import request
+
+    try:
+        page = int(request.args.get(arg, 1))
+    except (TypeError, ValueError):
+        return 1
+    return min(max(page, 1), MAX_PAGE)

@@ -2,7 +2,7 @@
 
 Every insert, update and delete of a model marked ``__audited__ = True`` is recorded by a
 session hook with the changed columns (secret columns, listed in ``__audit_secret__``, show only
-that they changed). Actions that are not row changes — logins, failed logins, reveals of personal
+that they changed; bookkeeping columns in ``__audit_ignore__`` alone make no update event). Actions that are not row changes — logins, failed logins, reveals of personal
 data, exports — call :func:`record_event` themselves.
 """
 
@@ -105,9 +105,12 @@ def record_event(
 def _changes(obj: Any, action: str) -> dict[str, Any]:
     state = inspect(obj)
     secret = getattr(type(obj), "__audit_secret__", frozenset())
+    ignored = getattr(type(obj), "__audit_ignore__", frozenset())
     out: dict[str, Any] = {}
     for attr in state.mapper.column_attrs:
         key = attr.key
+        if key in ignored and action == "update":
+            continue
         hist = state.attrs[key].history
         if action == "create":
             value = getattr(obj, key)

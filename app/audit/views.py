@@ -14,6 +14,7 @@ from wtforms.validators import Length, NumberRange, Optional, Regexp, Validation
 from app.audit import queries
 from app.auth.access import roles_required
 from app.auth.roles import Role
+from app.common import page_number
 from app.extensions import db
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
@@ -67,14 +68,6 @@ class AuditFilterForm(FlaskForm):
             raise ValidationError(_l("The end date is before the start date."))
 
 
-def _page_number() -> int:
-    try:
-        page = int(request.args.get("page", 1))
-    except ValueError:
-        return 1
-    return min(max(page, 1), 100_000)  # a huge page number would overflow the OFFSET
-
-
 @bp.route("/")
 @roles_required(Role.DISTRICT_ADMIN)
 def index():
@@ -92,7 +85,7 @@ def index():
         )
         page = db.paginate(
             queries.events_query(current_user, filters),
-            page=_page_number(),
+            page=page_number(),
             per_page=queries.PER_PAGE,
             max_per_page=queries.PER_PAGE,
             error_out=False,

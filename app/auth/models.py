@@ -38,6 +38,8 @@ class User(db.Model):
     __tablename__ = "user"
     __audited__ = True
     __audit_secret__ = frozenset({"password_hash"})
+    # A login already has its own event; the re-hash at login is not a password change.
+    __audit_ignore__ = frozenset({"last_login_at"})
     __table_args__ = (
         CheckConstraint(
             "role IN ('district_admin', 'alliance_lead', 'school_officer', 'teacher', 'clerk')",

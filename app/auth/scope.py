@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from app.auth.models import User
 
 T = TypeVar("T")
+MAX_ID = 2**31 - 1
 
 
 def school_ids_in_scope(user: User) -> Select:
@@ -55,6 +56,8 @@ def get_scoped(model: type[T], object_id: Any, user: User) -> T | None:
     try:
         object_id = int(object_id)
     except (TypeError, ValueError):
+        return None
+    if not 0 < object_id <= MAX_ID:  # the databases' INTEGER: larger ids would raise, not miss
         return None
     stmt = scoped(select(model).where(model.id == object_id), user, model)  # type: ignore[attr-defined]
     return db.session.scalars(stmt).first()

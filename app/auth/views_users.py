@@ -28,7 +28,7 @@ from app.auth.forms import (
 from app.auth.models import ApiToken, User
 from app.auth.roles import GRANTABLE, Role
 from app.auth.scope import scoped
-from app.common import ValidationFailed
+from app.common import ValidationFailed, page_number
 from app.extensions import db
 from app.org.models import Alliance, School, SchoolClass
 
@@ -37,7 +37,6 @@ bp = Blueprint("users", __name__, url_prefix="/users")
 MANAGERS = (Role.DISTRICT_ADMIN, Role.SCHOOL_OFFICER)
 PER_PAGE = 25
 _MAX_ID = 2**31 - 1  # ids are 32-bit integers on both databases
-_MAX_PAGE = 100_000
 
 _ROLE_RANK = case({role.value: rank for rank, role in enumerate(Role)}, value=User.role, else_=99)
 
@@ -74,14 +73,6 @@ def _managed_user_or_404(user_id: int) -> User:
     if user is None:
         abort(404)
     return user
-
-
-def _page_number() -> int:
-    try:
-        page = int(request.args.get("page", 1))
-    except ValueError:
-        return 1
-    return min(max(page, 1), _MAX_PAGE)
 
 
 # ---------------------------------------------------------------- form choices
@@ -179,7 +170,7 @@ def index():
         stmt = stmt.order_by(
             User.active.desc(), _ROLE_RANK, func.coalesce(User.school_id, 0), User.username
         )
-        page = db.paginate(stmt, page=_page_number(), per_page=PER_PAGE, error_out=False)
+        page = db.paginate(stmt, page=page_number(), per_page=PER_PAGE, error_out=False)
     filtered = any(request.args.get(name) for name in ("q", "role", "school", "status"))
     return render_template("users/index.html", form=form, page=page, filtered=filtered), (
         200 if page is not None else 400

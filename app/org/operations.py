@@ -240,3 +240,25 @@ def add_leadership_member(
 def remove_leadership_member(member: LeadershipMember) -> None:
     db.session.delete(member)
     db.session.flush()
+
+
+def set_school_active(school: School, active: bool) -> School:
+    """Deactivate or reactivate a school. A lead school must hand over its alliance first."""
+    if not active and school.is_lead:
+        raise DomainError(
+            _(
+                "This is the lead school of %(alliance)s: appoint another lead school first.",
+                alliance=school.alliance.name if school.alliance else "",
+            ),
+            code="lead_school_cannot_leave",
+        )
+    school.active = active
+    db.session.flush()
+    return school
+
+
+def set_class_active(school_class: SchoolClass, active: bool) -> SchoolClass:
+    """Deactivate a class (it keeps its history) or bring it back."""
+    school_class.active = active
+    db.session.flush()
+    return school_class

@@ -149,3 +149,15 @@ def test_a_write_after_a_minute_of_idleness_does_not_wait_for_itself(client, wor
     assert response.status_code == 302
     db.session.refresh(row)
     assert row.revoked_at is not None
+
+
+def test_a_login_is_one_audit_event_not_a_row_update(client, world, db):
+    from app.audit.models import AuditEvent
+
+    login(client, world.user("clerk_a1"))
+    actions = db.session.scalars(
+        select(AuditEvent.action)
+        .where(AuditEvent.object_type == "user", AuditEvent.object_id == world.user("clerk_a1").id)
+        .where(AuditEvent.action != "create")
+    ).all()
+    assert actions == ["login"]
