@@ -2,8 +2,9 @@
 
 Every insert, update and delete of a model marked ``__audited__ = True`` is recorded by a
 session hook with the changed columns (secret columns, listed in ``__audit_secret__``, show only
-that they changed; bookkeeping columns in ``__audit_ignore__`` alone make no update event). Actions that are not row changes — logins, failed logins, reveals of personal
-data, exports — call :func:`record_event` themselves.
+that they changed; bookkeeping columns in ``__audit_ignore__`` alone make no update event).
+Actions that are not row changes — logins, failed logins, reveals of personal data, exports —
+call :func:`record_event` themselves.
 """
 
 from __future__ import annotations
