@@ -3,6 +3,27 @@
 Later domains add their import here.
 """
 
+import app.inventory.ledger  # noqa: F401, E402  (registers the stock check)
 from app.audit.models import AuditEvent  # noqa: F401
 from app.auth.models import ApiToken, User, UserSession  # noqa: F401
+from app.donations.models import (  # noqa: F401
+    DocumentSequence,
+    Donor,
+    Pledge,
+    PledgeLine,
+    Receipt,
+    ReceiptLine,
+    SchoolNeed,
+)
+from app.inventory.models import (  # noqa: F401
+    Item,
+    LotAllocation,
+    StockLevel,
+    StockLot,
+    StockMove,
+    Stocktake,
+    StocktakeLine,
+    StockTransfer,
+    StockTransferLine,
+)
 from app.org.models import Alliance, District, LeadershipMember, School, SchoolClass  # noqa: F401
