@@ -2,17 +2,36 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import re
 import unicodedata
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
 
+_frozen: contextvars.ContextVar[datetime | None] = contextvars.ContextVar("aixin_now", default=None)
+
 
 def utcnow() -> datetime:
     """Naive UTC: every DateTime column stores UTC without an offset, the same on both databases."""
+    frozen = _frozen.get()
+    if frozen is not None:
+        return frozen
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+@contextlib.contextmanager
+def frozen_time(at: datetime) -> Iterator[None]:
+    """Make ``utcnow()`` (and ``local_today()``) return ``at`` (naive UTC) inside the block:
+    the demo loader writes a history of past weeks, and tests pin the clock."""
+    token = _frozen.set(at)
+    try:
+        yield
+    finally:
+        _frozen.reset(token)
 
 
 def local_zone() -> ZoneInfo:
@@ -33,7 +52,7 @@ def isoformat_local(value: datetime | None) -> str | None:
 
 
 def local_today() -> date:
-    return datetime.now(local_zone()).date()
+    return utcnow().replace(tzinfo=UTC).astimezone(local_zone()).date()
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

@@ -152,3 +152,27 @@ def test_ledger_check_is_clean_on_the_demo_and_names_a_broken_invariant(runner, 
     broken = runner.invoke(args=["ledger", "check"])
     assert broken.exit_code == 1
     assert "MISMATCH organisation" in broken.output and "is not a member" in broken.output
+
+
+def test_demo_has_donations_in_every_state_and_a_consistent_stock_ledger(runner, db):
+    from app.donations.models import Pledge, Receipt
+    from app.inventory.models import Item, Stocktake, StockTransfer
+
+    assert runner.invoke(args=["demo"]).exit_code == 0
+    statuses = set(db.session.scalars(select(Pledge.status)))
+    assert statuses == {"pledged", "partly_received", "received", "cancelled"}
+    assert db.session.scalar(select(func.count()).where(Pledge.alliance_id.is_not(None))) == 1
+    sources = set(db.session.scalars(select(Receipt.source)))
+    assert sources == {"pledge", "walk_in", "purchase"}
+    numbers = db.session.scalars(
+        select(Receipt.certificate_no).where(Receipt.source != "purchase")
+    ).all()
+    assert all(n and n.startswith("ERQI-") for n in numbers)
+    assert db.session.scalar(select(func.count()).select_from(Item)) >= 20
+    assert {t.status for t in db.session.scalars(select(StockTransfer))} == {
+        "approved",
+        "requested",
+    }
+    assert db.session.scalars(select(Stocktake.status)).all() == ["finalised"]
+    check = runner.invoke(args=["ledger", "check"])
+    assert check.exit_code == 0 and "stock:" in check.output, check.output

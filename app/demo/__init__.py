@@ -1,7 +1,7 @@
 """`flask --app app demo [--reset] [--if-empty]`: load the deterministic demo district.
 
-Each domain adds its demo data through a loader registered with :func:`register_loader`; they
-run in order after the organisation and accounts, so every page has something to show.
+Each domain adds its demo data through a loader in ``LOADERS``; they run in that order after
+the organisation and accounts, so every page has something to show.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from app.audit.operations import acting_as
 from app.extensions import db
 
 DemoLoader = Callable[[dict], None]
-_LOADERS: list[DemoLoader] = []
 
 
-def register_loader(fn: DemoLoader) -> DemoLoader:
-    if fn not in _LOADERS:
-        _LOADERS.append(fn)
-    return fn
+def loaders() -> list[DemoLoader]:
+    """The domains' demo loaders, in the order they must run."""
+    from app.demo.donations import load_donations
+
+    return [load_donations]
 
 
 def database_has_data() -> bool:
@@ -64,7 +64,7 @@ def demo_command(reset: bool, if_empty: bool) -> None:
             wipe_all_data()
         ctx: dict = {}
         load_org(ctx)
-        for loader in _LOADERS:
+        for loader in loaders():
             loader(ctx)
         db.session.commit()
     password = current_app.config["DEMO_PASSWORD"]
