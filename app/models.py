@@ -27,3 +27,14 @@ from app.inventory.models import (  # noqa: F401
     StockTransferLine,
 )
 from app.org.models import Alliance, District, LeadershipMember, School, SchoolClass  # noqa: F401
+from app.registry.models import (  # noqa: F401
+    AidApplication,
+    AidGrant,
+    AidLevelChange,
+    AidObjection,
+    AidProgramme,
+    Pairing,
+    PairingLog,
+    Student,
+    StudentMove,
+)

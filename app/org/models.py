@@ -103,6 +103,8 @@ class School(db.Model):
     # The named person in charge of the school's 爱心超市 (policy: 明确专人负责).
     supermarket_manager: Mapped[str | None] = mapped_column(String(100))
     supermarket_manager_phone: Mapped[str | None] = mapped_column(String(32))
+    # Working days an aid certification's 公示 notice stays up (教财〔2018〕16号: 5 by default).
+    publicity_days: Mapped[int] = mapped_column(Integer, default=5, server_default="5")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
