@@ -78,7 +78,7 @@ class Student(db.Model):
     __table_args__ = (
         UniqueConstraint("student_no"),
         UniqueConstraint("id_number"),
-        CheckConstraint(f"gender IN {_in(GENDERS)}", name="gender"),
+        CheckConstraint(f"gender IS NULL OR gender IN {_in(GENDERS)}", name="gender"),
         CheckConstraint(f"status IN {_in(STUDENT_STATUSES)}", name="status"),
         Index("ix_student_school_status", "school_id", "status"),
     )
@@ -87,7 +87,7 @@ class Student(db.Model):
     school_id: Mapped[int] = mapped_column(ForeignKey("school.id"))
     class_id: Mapped[int | None] = mapped_column(ForeignKey("school_class.id"), index=True)
     name: Mapped[str] = mapped_column(String(50))
-    gender: Mapped[str] = mapped_column(String(1))
+    gender: Mapped[str | None] = mapped_column(String(1))  # None: not known yet (API minimum)
     student_no: Mapped[str | None] = mapped_column(String(32))  # 全国学籍号
     id_number: Mapped[str | None] = mapped_column(String(18))  # 身份证件号
     birth_date: Mapped[date | None] = mapped_column(Date)

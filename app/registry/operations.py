@@ -87,7 +87,7 @@ def clean_student(data: StudentInput, school: School, *, student_id: int | None 
         )
     out["student_no"] = student_no or None
     gender = data.gender or (v.gender_from_id(id_number) if id_number else None)
-    if gender not in GENDERS:
+    if gender is not None and gender not in GENDERS:
         raise ValidationFailed(_("Choose the gender."), field="gender")
     out["gender"] = gender
     birth = data.birth_date or (v.birth_date_from_id(id_number) if id_number else None)
