@@ -4,6 +4,7 @@ Later domains add their import here.
 """
 
 import app.inventory.ledger  # noqa: F401, E402  (registers the stock check)
+import app.points.ledger  # noqa: F401, E402  (registers the points check)
 from app.audit.models import AuditEvent  # noqa: F401
 from app.auth.models import ApiToken, User, UserSession  # noqa: F401
 from app.donations.models import (  # noqa: F401
@@ -27,6 +28,12 @@ from app.inventory.models import (  # noqa: F401
     StockTransferLine,
 )
 from app.org.models import Alliance, District, LeadershipMember, School, SchoolClass  # noqa: F401
+from app.points.models import (  # noqa: F401
+    AllowancePosting,
+    PointAccount,
+    PointEntry,
+    PointRule,
+)
 from app.registry.models import (  # noqa: F401
     AidApplication,
     AidGrant,
