@@ -107,18 +107,36 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from app.activities.views import bp as activities_bp
     from app.api import init_api
     from app.audit.views import bp as audit_bp
     from app.auth.views import bp as auth_bp
     from app.auth.views_users import bp as users_bp
+    from app.donations.public import bp as donate_bp
+    from app.donations.views import bp as donations_bp
+    from app.inventory.views import bp as inventory_bp
+    from app.inventory.views import catalogue_bp
     from app.org.views import bp as org_bp
+    from app.points.views import bp as points_bp
     from app.portal.views import bp as portal_bp
+    from app.registry.publicity import bp as publicity_bp
+    from app.registry.views import bp as registry_bp
+    from app.registry.views_aid import bp as aid_bp
 
     app.register_blueprint(portal_bp)
+    app.register_blueprint(donate_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(users_bp)
     app.register_blueprint(org_bp)
     app.register_blueprint(audit_bp)
+    app.register_blueprint(catalogue_bp)
+    app.register_blueprint(inventory_bp)
+    app.register_blueprint(donations_bp)
+    app.register_blueprint(aid_bp)
+    app.register_blueprint(publicity_bp)
+    app.register_blueprint(registry_bp)
+    app.register_blueprint(points_bp)
+    app.register_blueprint(activities_bp)
     init_api(app)
 
 

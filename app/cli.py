@@ -19,8 +19,13 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(org_group)
     app.cli.add_command(i18n_group)
     from app.demo import demo_command
+    from app.registry.cli import registry_group
 
     app.cli.add_command(demo_command)
+    app.cli.add_command(registry_group)
+    from app.points.cli import points_group
+
+    app.cli.add_command(points_group)
 
 
 @click.group("user", help="Manage staff accounts.")

@@ -30,6 +30,7 @@ from app.inventory.models import (  # noqa: F401
 from app.org.models import Alliance, District, LeadershipMember, School, SchoolClass  # noqa: F401
 from app.points.models import (  # noqa: F401
     AllowancePosting,
+    ExpiryPosting,
     PointAccount,
     PointEntry,
     PointRule,
@@ -44,4 +45,12 @@ from app.registry.models import (  # noqa: F401
     PairingLog,
     Student,
     StudentMove,
+)
+from app.activities.models import (  # noqa: F401, E402
+    Activity,
+    ActivityParticipant,
+    GratitudeLetter,
+    HoursLog,
+    VolunteerTeam,
+    VolunteerTeamMember,
 )

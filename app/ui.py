@@ -18,6 +18,8 @@ class NavItem:
     label: object
     endpoint: str
     roles: frozenset[str]
+    # Setting-up pages used now and then go under one "Administration" menu.
+    admin: bool = False
 
     @property
     def url(self) -> str:
@@ -33,12 +35,21 @@ _ADMIN = frozenset({Role.DISTRICT_ADMIN.value})
 _MANAGERS = frozenset({Role.DISTRICT_ADMIN.value, Role.SCHOOL_OFFICER.value})
 _ORG = frozenset({Role.DISTRICT_ADMIN.value, Role.ALLIANCE_LEAD.value, Role.SCHOOL_OFFICER.value})
 
-# Later issues append their entries here (donations, stock, registry, points, counter …).
+# In the order of daily use; setting-up pages (admin=True) sit in the "Administration" menu.
 NAV_ITEMS: list[NavItem] = [
     NavItem(_l("Dashboard"), "portal.dashboard", _ALL),
-    NavItem(_l("Organisation"), "org.index", _ORG),
-    NavItem(_l("Users"), "users.index", _MANAGERS),
-    NavItem(_l("Audit log"), "audit.index", _ADMIN),
+    NavItem(_l("Students"), "registry.index", _MANAGERS | {Role.TEACHER.value}),
+    NavItem(_l("Activities"), "activities.index", _MANAGERS | {Role.TEACHER.value}),
+    NavItem(_l("Points"), "points.index", _MANAGERS | {Role.TEACHER.value}),
+    NavItem(_l("Class review & pairing"), "aid.mine", frozenset({Role.TEACHER.value})),
+    NavItem(_l("Aid certification"), "aid.index", _MANAGERS),
+    NavItem(_l("Aid figures"), "aid.counts", frozenset({Role.ALLIANCE_LEAD.value})),
+    NavItem(_l("Donations"), "donations.index", _ORG),
+    NavItem(_l("Stock"), "inventory.index", _ORG),
+    NavItem(_l("Catalogue"), "catalogue.index", _ALL, admin=True),
+    NavItem(_l("Organisation"), "org.index", _ORG, admin=True),
+    NavItem(_l("Users"), "users.index", _MANAGERS, admin=True),
+    NavItem(_l("Audit log"), "audit.index", _ADMIN, admin=True),
 ]
 
 

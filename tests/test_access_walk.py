@@ -23,6 +23,8 @@ from sqlalchemy import func, select
 
 from app.auth.access import ANY_STAFF, PUBLIC, access_of
 from tests.conftest import World, csrf_token, login
+from tests.points import support as pts
+from tests.registry import aid_support as aid
 
 ALL_ROLES = {"district_admin", "alliance_lead", "school_officer", "teacher", "clerk"}
 
@@ -58,6 +60,113 @@ def _event_id(world: World, db) -> int:
     )
 
 
+def _item(world: World, db, name: str = "走查铅笔"):
+    from app.inventory.operations import create_item
+
+    item = create_item(
+        district_id=world.district.id, name=name, category="stationery", unit="支", points=2
+    )
+    db.session.commit()
+    return item
+
+
+def _need_id(world: World, db) -> int:
+    from app.donations.operations import set_need
+
+    need = set_need(
+        school_id=world.school_a1.id, item_id=_item(world, db, "走查需求").id, target_quantity=5
+    )
+    db.session.commit()
+    return need.id
+
+
+def _stocktake_id(world: World, db) -> int:
+    from app.inventory.operations import receive_stock, start_stocktake
+
+    item = _item(world, db, "走查盘点")
+    receive_stock(world.school_a1.id, item.id, 3)
+    stocktake = start_stocktake(world.school_a1.id)
+    db.session.commit()
+    return stocktake.id
+
+
+def _transfer_id(world: World, db) -> int:
+    from app.inventory.operations import Line, receive_stock, request_transfer
+
+    item = _item(world, db, "走查调拨")
+    receive_stock(world.school_a1.id, item.id, 3)
+    transfer = request_transfer(
+        from_school_id=world.school_a1.id,
+        to_school_id=world.school_a2.id,
+        lines=[Line(item.id, 2)],
+        user_id=world.user("officer_a1").id,
+    )
+    db.session.commit()
+    return transfer.id
+
+
+def _verify_token(world: World, db) -> str:
+    """The check-page token of a donation certificate of school A1 (a walk-in gift)."""
+    from app.donations.operations import ReceiptLineInput, receive_goods
+
+    receipt = receive_goods(
+        school_id=world.school_a1.id,
+        source="walk_in",
+        lines=[ReceiptLineInput(_item(world, db, "走查证书").id, 2)],
+    )
+    db.session.commit()
+    return receipt.verify_token
+
+
+def _pledge_id(world: World, db) -> int:
+    from app.donations.operations import DonorInput, PledgeLineInput, create_pledge
+
+    pledge = create_pledge(
+        donor=DonorInput("走查捐赠人", "13800000001"),
+        lines=[PledgeLineInput(5, item_id=_item(world, db, "走查认捐").id)],
+        school_id=world.school_a1.id,
+    )
+    db.session.commit()
+    return pledge.id
+
+
+def _receipt_id(world: World, db) -> int:
+    from app.donations.operations import DonorInput, ReceiptLineInput, receive_goods
+
+    receipt = receive_goods(
+        school_id=world.school_a1.id,
+        donor=DonorInput("走查现场捐赠", None),
+        lines=[ReceiptLineInput(_item(world, db, "走查入库").id, 2)],
+    )
+    db.session.commit()
+    return receipt.id
+
+
+# ---- registry: roster (student_id, import_id)
+def _student_id(world: World, db) -> int:
+    """A student of school A1, class 三年级(2)班."""
+    from tests.registry import roster_student
+
+    student = roster_student(world.school_a1, world.class_a1, seq=901, name="走查学生")
+    db.session.commit()
+    return student.id
+
+
+def _import_id(world: World, db) -> str:
+    """A roster upload (a CSV) waiting for its check, for school A1."""
+    import io
+
+    from werkzeug.datastructures import FileStorage
+
+    from app.registry import importing
+
+    upload = FileStorage(io.BytesIO("姓名,性别,班级\n走查,男,三年级(2)班\n".encode()), "walk.csv")
+    return importing.create_job(upload, world.school_a1, world.user("officer_a1").id)["id"]
+
+
+# ---- end registry: roster
+
+
 # parameter name -> (tier that owns the object, how to get its id)
 ARGS: dict[str, tuple[str, Callable]] = {
     "school_id": ("school", lambda w, db, app: w.school_a1.id),
@@ -70,6 +179,36 @@ ARGS: dict[str, tuple[str, Callable]] = {
     "event_id": ("district", lambda w, db, app: _event_id(w, db)),
     "token_id": ("own", lambda w, db, app: _token_id(w, db)),
     "session_id": ("own", lambda w, db, app: _session_id(w, db, app)),
+    "item_id": ("district", lambda w, db, app: _item(w, db).id),
+    "need_id": ("school", lambda w, db, app: _need_id(w, db)),
+    "stocktake_id": ("school", lambda w, db, app: _stocktake_id(w, db)),
+    # A transfer from A1 to A2: both schools' officers see it, so it belongs to the alliance.
+    "transfer_id": ("alliance", lambda w, db, app: _transfer_id(w, db)),
+    # A donation certificate's public check token (/verify/<token>).
+    "token": ("school", lambda w, db, app: _verify_token(w, db)),
+    # A pledge to school A1, and a receipt (a walk-in donation) of A1.
+    "pledge_id": ("school", lambda w, db, app: _pledge_id(w, db)),
+    "receipt_id": ("school", lambda w, db, app: _receipt_id(w, db)),
+    # Aid (tests/registry/aid_support.py): an application of class A1 at class review (its
+    # head teacher teacher_a1 sees it), an open objection, a district programme, a grant and a
+    # teacher–student pairing of A1 in which teacher_a1 helps.
+    "application_id": ("school", aid.walk_application_id),
+    "objection_id": ("school", aid.walk_objection_id),
+    "programme_id": ("district", aid.walk_programme_id),
+    "grant_id": ("school", aid.walk_grant_id),
+    "pairing_id": ("school", aid.walk_pairing_id),
+    # Roster: a student of A1 (class 三年级(2)班), and a roster upload of A1 awaiting its check.
+    "student_id": ("school", lambda w, db, app: _student_id(w, db)),
+    "import_id": ("school", lambda w, db, app: _import_id(w, db)),
+    # Points and activities (tests/points/support.py): a volunteer activity of A1 held
+    # yesterday, a pending hours log logged by teacher_a1, a volunteer team, a pending thank-you
+    # letter to a donation A1 received, A1's rule override starting in a month, an award entry.
+    "activity_id": ("school", pts.walk_activity_id),
+    "log_id": ("school", pts.walk_log_id),
+    "team_id": ("school", pts.walk_team_id),
+    "letter_id": ("school", pts.walk_letter_id),
+    "rule_id": ("school", pts.walk_rule_id),
+    "entry_id": ("school", pts.walk_entry_id),
 }
 
 # Who must not reach an object of each tier (keys of World.users).

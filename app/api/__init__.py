@@ -42,6 +42,11 @@ API_PREFIX = "/api/v1"
 BLUEPRINTS = (
     "app.api.meta:bp",
     "app.api.org:bp",
+    "app.api.inventory:bp",
+    "app.api.pledges:bp",
+    "app.api.students:bp",
+    "app.api.receipts:bp",
+    "app.api.points:bp",
 )
 
 

@@ -20,9 +20,12 @@ DemoLoader = Callable[[dict], None]
 
 def loaders() -> list[DemoLoader]:
     """The domains' demo loaders, in the order they must run."""
+    from app.demo.aid import load_aid
     from app.demo.donations import load_donations
+    from app.demo.roster import load_roster
 
-    return [load_donations]
+    # The aid demo certifies students of the roster; keep this order.
+    return [load_donations, load_roster, load_aid]
 
 
 def database_has_data() -> bool:

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from app.common import to_local
-from app.donations.models import Pledge, Receipt, ReceiptLine
+from app.donations.models import Pledge, PledgeLine, Receipt, ReceiptLine, SchoolNeed
 from app.extensions import db
 from app.inventory.models import Item, LotAllocation, StockLot, StockMove
-from app.org.models import School
+from app.org.models import Alliance, District, School
 
 
 def public_donor_name(
@@ -124,6 +125,7 @@ class WallEntry:
     school: str
     received_at: datetime
     goods: str
+    anonymous: bool = False  # shown as 爱心人士; the wall then leaves out the donor's kind
 
 
 def donor_wall(limit: int = 100, district_id: int | None = None) -> list[WallEntry]:
@@ -143,23 +145,268 @@ def donor_wall(limit: int = 100, district_id: int | None = None) -> list[WallEnt
         stmt = stmt.where(
             Receipt.school_id.in_(select(School.id).where(School.district_id == district_id))
         )
-    entries = []
-    for receipt in db.session.scalars(stmt):
-        donor = receipt.donor
-        entries.append(
-            WallEntry(
-                name=public_donor_name(
-                    donor.name if donor else None,
-                    donor.organization if donor else None,
-                    anonymous=receipt.anonymous,
-                    kind=donor.kind if donor else None,
-                ),
-                kind=donor.kind if donor else "individual",
-                school=receipt.school.name,
-                received_at=receipt.received_at,
-                goods="、".join(
-                    f"{line.item.name}{line.quantity}{line.item.unit}" for line in receipt.lines
-                ),
-            )
+    return [_wall_entry(receipt) for receipt in db.session.scalars(stmt)]
+
+
+# ---------------------------------------------------------------- the public pledge pages
+
+
+def grouped_reference(reference: str | None) -> str:
+    """A pledge reference in groups of four for reading out: AX7K3M9QZP → AX7K-3M9Q-ZP."""
+    value = reference or ""
+    return "-".join(value[i : i + 4] for i in range(0, len(value), 4))
+
+
+def masked_phone(phone: str | None) -> str:
+    """138****5678: enough for donors to recognise their own number, not to read it off."""
+    value = phone or ""
+    if len(value) <= 7:
+        return value[:2] + "*" * max(len(value) - 2, 0)
+    return value[:3] + "*" * (len(value) - 7) + value[-4:]
+
+
+@dataclass
+class DirectoryAlliance:
+    alliance: Alliance | None  # None: schools outside any alliance
+    schools: list[School]
+    need_counts: dict[int, int]
+
+
+@dataclass
+class DirectoryDistrict:
+    district: District
+    alliances: list[DirectoryAlliance]
+
+
+def pledge_directory() -> list[DirectoryDistrict]:
+    """Active schools by district and alliance (lead school first), with how many items each
+    school's needs list asks for. Three queries whatever the number of schools."""
+    schools = db.session.scalars(
+        select(School)
+        .where(School.active.is_(True))
+        .order_by(School.district_id, School.alliance_id, School.id)
+    ).all()
+    districts = {
+        d.id: d
+        for d in db.session.scalars(
+            select(District).where(District.id.in_({s.district_id for s in schools}))
         )
-    return entries
+    }
+    alliances = {
+        a.id: a
+        for a in db.session.scalars(
+            select(Alliance).where(Alliance.id.in_({s.alliance_id for s in schools}))
+        )
+    }
+    counts = need_counts([s.id for s in schools])
+    grouped: dict[int, dict[int | None, list[School]]] = {}
+    for school in schools:
+        grouped.setdefault(school.district_id, {}).setdefault(school.alliance_id, []).append(school)
+    result = []
+    for district_id, by_alliance in grouped.items():
+        entries = []
+        for alliance_id, members in by_alliance.items():
+            alliance = alliances.get(alliance_id) if alliance_id is not None else None
+            lead_id = alliance.lead_school_id if alliance else None
+            members.sort(key=lambda s: (s.id != lead_id, s.id))
+            entries.append(
+                DirectoryAlliance(alliance, members, {s.id: counts.get(s.id, 0) for s in members})
+            )
+        # Alliances in the order they were set up; schools outside any alliance last.
+        entries.sort(key=lambda e: (e.alliance is None, e.alliance.id if e.alliance else 0))
+        result.append(DirectoryDistrict(districts[district_id], entries))
+    result.sort(key=lambda d: d.district.id)
+    return result
+
+
+def need_counts(school_ids: list[int]) -> dict[int, int]:
+    """How many active items each school's needs list asks for."""
+    if not school_ids:
+        return {}
+    rows = db.session.execute(
+        select(SchoolNeed.school_id, func.count())
+        .join(Item, Item.id == SchoolNeed.item_id)
+        .where(
+            SchoolNeed.school_id.in_(school_ids),
+            SchoolNeed.active.is_(True),
+            Item.active.is_(True),
+        )
+        .group_by(SchoolNeed.school_id)
+    ).all()
+    return {school_id: count for school_id, count in rows}
+
+
+def pledgeable_school(school_id: int) -> School | None:
+    """An active school a donor may pledge to (with its alliance loaded)."""
+    return db.session.scalars(
+        select(School)
+        .options(selectinload(School.alliance))
+        .where(School.id == school_id, School.active.is_(True))
+    ).first()
+
+
+def pledgeable_alliance(alliance_id: int) -> Alliance | None:
+    """An alliance with at least one active school: "wherever most needed" can be honoured."""
+    alliance = db.session.get(Alliance, alliance_id)
+    if alliance is None:
+        return None
+    active = db.session.scalar(
+        select(func.count())
+        .select_from(School)
+        .where(School.alliance_id == alliance.id, School.active.is_(True))
+    )
+    return alliance if active else None
+
+
+@dataclass(frozen=True)
+class NeedLine:
+    """One line of the needs list a donor pledges against."""
+
+    item_id: int
+    name: str
+    unit: str
+    target_quantity: int
+    note: str | None = None
+
+
+def alliance_needs(alliance_id: int) -> list[NeedLine]:
+    """The needs of an alliance's active schools, added up per item ("wherever most needed")."""
+    rows = db.session.execute(
+        select(Item.id, Item.name, Item.unit, func.sum(SchoolNeed.target_quantity))
+        .join(SchoolNeed, SchoolNeed.item_id == Item.id)
+        .join(School, School.id == SchoolNeed.school_id)
+        .where(
+            School.alliance_id == alliance_id,
+            School.active.is_(True),
+            SchoolNeed.active.is_(True),
+            Item.active.is_(True),
+        )
+        .group_by(Item.id, Item.name, Item.unit, Item.category)
+        .order_by(Item.category, Item.name, Item.id)
+    ).all()
+    return [NeedLine(item_id, name, unit, int(total)) for item_id, name, unit, total in rows]
+
+
+def school_needs(school_id: int) -> list[NeedLine]:
+    """The school's public needs list (the inventory domain keeps it)."""
+    from app.inventory.queries import public_needs
+
+    return [
+        NeedLine(n.item_id, n.name, n.unit, n.target_quantity, n.note)
+        for n in public_needs(school_id)
+    ]
+
+
+def pledge_for_donor(pledge_id: int) -> Pledge | None:
+    """The pledge a donor has just proved is theirs, with what the status page shows."""
+    return db.session.scalars(
+        select(Pledge)
+        .options(
+            selectinload(Pledge.donor),
+            selectinload(Pledge.school),
+            selectinload(Pledge.alliance).selectinload(Alliance.lead_school),
+            selectinload(Pledge.lines).selectinload(PledgeLine.item),
+        )
+        .where(Pledge.id == pledge_id)
+    ).first()
+
+
+def pledge_receipts(pledge_id: int) -> list[Receipt]:
+    """The receipts of a pledge, oldest first, with school and goods."""
+    return list(
+        db.session.scalars(
+            select(Receipt)
+            .options(
+                selectinload(Receipt.school),
+                selectinload(Receipt.lines).selectinload(ReceiptLine.item),
+            )
+            .where(Receipt.pledge_id == pledge_id)
+            .order_by(Receipt.received_at, Receipt.id)
+        )
+    )
+
+
+def certificate_donor_name(receipt: Receipt) -> str:
+    """The donor on a certificate's public check page.
+
+    Rule: the name (or organisation) only when the donor consented to public thanks and did
+    not ask to stay anonymous; otherwise 爱心人士. Whoever scans the QR code sees no more than
+    the donor wall would show.
+    """
+    donor = receipt.donor
+    return public_donor_name(
+        donor.name if donor else None,
+        donor.organization if donor else None,
+        anonymous=receipt.anonymous or not receipt.public_consent,
+        kind=donor.kind if donor else None,
+    )
+
+
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def receipt_by_verify_token(token: str) -> Receipt | None:
+    """The donation whose certificate carries this token (in its QR code); None if unknown."""
+    if not _TOKEN.fullmatch(token or ""):  # URL-safe base64, as secrets.token_urlsafe makes
+        return None
+    return db.session.scalars(
+        select(Receipt)
+        .options(
+            selectinload(Receipt.donor),
+            selectinload(Receipt.school),
+            selectinload(Receipt.lines).selectinload(ReceiptLine.item),
+        )
+        .where(Receipt.verify_token == token, Receipt.certificate_no.is_not(None))
+    ).first()
+
+
+def _wall_entry(receipt: Receipt) -> WallEntry:
+    donor = receipt.donor
+    return WallEntry(
+        name=public_donor_name(
+            donor.name if donor else None,
+            donor.organization if donor else None,
+            anonymous=receipt.anonymous,
+            kind=donor.kind if donor else None,
+        ),
+        kind=donor.kind if donor else "individual",
+        school=receipt.school.name,
+        received_at=receipt.received_at,
+        goods="、".join(
+            f"{line.item.name}{line.quantity}{line.item.unit}" for line in receipt.lines
+        ),
+        anonymous=receipt.anonymous or donor is None,
+    )
+
+
+WALL_PER_PAGE = 30
+
+
+def donor_wall_page(page: int, per_page: int = WALL_PER_PAGE) -> tuple[object, list[WallEntry]]:
+    """One page of the public donor wall (consenting donations, newest first) and its entries.
+
+    Four queries per page whatever its length: the page, donors, schools, lines with items.
+    """
+    stmt = (
+        select(Receipt)
+        .where(Receipt.source != "purchase", Receipt.public_consent.is_(True))
+        .options(
+            selectinload(Receipt.donor),
+            selectinload(Receipt.school),
+            selectinload(Receipt.lines).selectinload(ReceiptLine.item),
+        )
+        .order_by(Receipt.received_at.desc(), Receipt.id.desc())
+    )
+    pagination = db.paginate(stmt, page=page, per_page=per_page, error_out=False)
+    return pagination, [_wall_entry(receipt) for receipt in pagination.items]
+
+
+def wall_months(entries: list[WallEntry]) -> list[tuple[str, list[WallEntry]]]:
+    """Entries (newest first) grouped by the month they arrived, in the deployment's zone."""
+    groups: list[tuple[str, list[WallEntry]]] = []
+    for entry in entries:
+        month = _month(entry.received_at)
+        if not groups or groups[-1][0] != month:
+            groups.append((month, []))
+        groups[-1][1].append(entry)
+    return groups

@@ -5,15 +5,23 @@ How on-hand stays right under concurrency (CORRECTNESS.md): every move changes t
 
     UPDATE stock_level SET on_hand = on_hand + :delta
     WHERE school_id = :s AND item_id = :i AND on_hand + :delta >= 0
-    RETURNING on_hand
+    RETURNING id, on_hand
 
-which either succeeds atomically or changes nothing (then: ``OutOfStock``). On PostgreSQL the
-updated row stays locked until commit, so the lot bookkeeping that follows in the same
-transaction cannot interleave with another move of the same item; on SQLite every write
-transaction holds the database's write lock. ``CHECK (on_hand >= 0)`` is the backstop.
-A transaction touching several items changes them in item-id order, so two cannot deadlock.
+which either succeeds atomically or changes nothing (then: ``OutOfStock``, nothing written).
+``CHECK (on_hand >= 0)`` is the backstop.
 
-Operations flush and raise; they never commit (the caller commits once, or rolls back).
+PostgreSQL (READ COMMITTED): the updated row stays locked until commit, and every statement
+reads the latest commit, so the lot bookkeeping that follows (lots read ``FOR UPDATE``) cannot
+interleave with another move of the same item. Lock order is always: a status row (transfer,
+stocktake, the redemption being voided) → stock rows in (item id, school id) order → that
+item's lots. Two transactions therefore never deadlock. Status checks ("still requested?",
+"not yet returned?", "no open stocktake?") are made after locking the row they depend on.
+
+SQLite: every write transaction starts with ``BEGIN IMMEDIATE`` behind the writer lock
+(app/database.py), so transactions that write never overlap; ``FOR UPDATE`` is dropped there.
+
+Operations validate before they write, flush and raise; they never commit (the caller commits
+once, or rolls back — always on an error in a transaction that already wrote something).
 """
 
 from __future__ import annotations
@@ -23,8 +31,10 @@ from dataclasses import dataclass
 from datetime import date
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from app.common import DomainError, ValidationFailed, utcnow
 from app.extensions import db
@@ -85,7 +95,7 @@ def _check_item_fields(
         raise ValidationFailed(_("Choose a category."), field="category")
     if not unit.strip():
         raise ValidationFailed(_("Enter a unit."), field="unit")
-    if not 1 <= points <= MAX_QUANTITY:
+    if not _is_whole(points) or not 1 <= points <= MAX_QUANTITY:
         raise ValidationFailed(_("Points must be between 1 and 1,000,000."), field="points")
     if (limit_quantity is None) != (limit_period is None):
         raise ValidationFailed(
@@ -181,15 +191,25 @@ def update_item(item: Item, **fields: object) -> Item:
 # ---------------------------------------------------------------- the ledger's core
 
 
-def _check_quantity(quantity: int) -> None:
-    if isinstance(quantity, bool) or not isinstance(quantity, int):
-        raise ValidationFailed(_("The quantity must be a whole number."), field="quantity")
-    if not 1 <= quantity <= MAX_QUANTITY:
-        raise ValidationFailed(_("The quantity must be between 1 and 1,000,000."), field="quantity")
+def _is_whole(value: object) -> bool:
+    """An int that is not a bool (``True`` would otherwise pass as 1)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_quantity(quantity: object, field: str = "quantity") -> int:
+    if not _is_whole(quantity):
+        raise ValidationFailed(_("The quantity must be a whole number."), field=field)
+    if not 1 <= quantity <= MAX_QUANTITY:  # type: ignore[operator]
+        raise ValidationFailed(_("The quantity must be between 1 and 1,000,000."), field=field)
+    return quantity  # type: ignore[return-value]
 
 
 def _ensure_level(school_id: int, item_id: int) -> None:
-    """Create the (school, item) stock row if missing; a concurrent creator is harmless."""
+    """Create the (school, item) stock row if missing; a concurrent creator is harmless.
+
+    PostgreSQL: a second inserter of the same key waits for the first to commit and then does
+    nothing. SQLite: writers are serialised anyway.
+    """
     dialect = db.session.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
     stmt = (
@@ -200,21 +220,84 @@ def _ensure_level(school_id: int, item_id: int) -> None:
     db.session.execute(stmt)
 
 
-def _change_on_hand(school_id: int, item_id: int, delta: int) -> int | None:
-    """The conditional update; the new on-hand, or None if it would go below zero."""
-    _ensure_level(school_id, item_id)
-    stmt = (
-        update(StockLevel)
-        .where(
-            StockLevel.school_id == school_id,
-            StockLevel.item_id == item_id,
-            StockLevel.on_hand + delta >= 0,
-        )
-        .values(on_hand=StockLevel.on_hand + delta, updated_at=utcnow())
-        .returning(StockLevel.on_hand)
-        .execution_options(synchronize_session=False)
+# Built once (statement construction costs more than the SQLite statement itself); the values
+# are bound per call.
+_CHANGE_ON_HAND = (
+    update(StockLevel)
+    .where(
+        StockLevel.school_id == bindparam("b_school"),
+        StockLevel.item_id == bindparam("b_item"),
+        StockLevel.on_hand + bindparam("b_delta") >= 0,
     )
-    return db.session.execute(stmt).scalar()
+    .values(on_hand=StockLevel.on_hand + bindparam("b_delta"), updated_at=bindparam("b_now"))
+    .returning(StockLevel.id, StockLevel.on_hand)
+    .execution_options(synchronize_session=False)
+)
+
+
+def _change_on_hand(school_id: int, item_id: int, delta: int) -> int | None:
+    """The conditional update; the new on-hand, or None if it would go below zero.
+
+    An outflow never creates the row (no row means nothing on hand: ``OutOfStock`` and nothing
+    written). An inflow tries the update first and creates the row only the first time, so the
+    common case is one statement (and no burnt id from an INSERT … ON CONFLICT per move).
+    """
+    params = {"b_school": school_id, "b_item": item_id, "b_delta": delta, "b_now": utcnow()}
+    row = db.session.execute(_CHANGE_ON_HAND, params).one_or_none()
+    if row is None and delta > 0:
+        _ensure_level(school_id, item_id)
+        row = db.session.execute(_CHANGE_ON_HAND, params).one_or_none()
+    if row is None:
+        return None
+    level_id, on_hand = row
+    # synchronize_session=False leaves a StockLevel already loaded in this session (a page
+    # that read it, set_reorder_level) with the old on-hand; bring it in step with the row.
+    loaded = db.session.identity_map.get(identity_key(StockLevel, level_id))
+    if loaded is not None:
+        set_committed_value(loaded, "on_hand", on_hand)
+        set_committed_value(loaded, "updated_at", params["b_now"])
+    return on_hand
+
+
+def _lock_levels(
+    keys: Iterable[tuple[int, int]], *, create: bool = True
+) -> dict[tuple[int, int], int]:
+    """Lock several (school, item) stock rows (creating missing ones); their on-hand by key.
+
+    Every transaction that touches more than one stock row locks them in one global order,
+    (item id, school id), so two can never wait on each other: take_lines (one school, item
+    order), transfers (two schools) and stocktakes all follow it. On SQLite ``FOR UPDATE`` is
+    dropped and the write transaction holds the database already.
+    """
+    ordered = sorted(set(keys), key=lambda key: (key[1], key[0]))
+    if create:
+        for school_id, item_id in ordered:
+            _ensure_level(school_id, item_id)
+    on_hand: dict[tuple[int, int], int] = {}
+    for school_id, item_id in ordered:
+        value = db.session.execute(
+            select(StockLevel.on_hand)
+            .where(StockLevel.school_id == school_id, StockLevel.item_id == item_id)
+            .with_for_update()
+        ).scalar_one_or_none()
+        on_hand[(school_id, item_id)] = value or 0
+    return on_hand
+
+
+def _lock_row(obj: object) -> None:
+    """Re-read ``obj`` under a row lock (PostgreSQL) so a status check sees the last commit.
+
+    Without it two officers approving the same transfer (or finalising the same stocktake) at
+    once would both see "requested"/"open" in their own snapshot and both carry it out.
+    ``key_share``: FOR NO KEY UPDATE does not block rows that merely reference this one.
+    """
+    model = type(obj)
+    db.session.execute(
+        select(model)
+        .where(model.id == obj.id)  # type: ignore[attr-defined]
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    ).scalar_one()
 
 
 def _new_move(
@@ -256,6 +339,7 @@ def _open_lot(
         item_id=move.item_id,
         quantity=quantity,
         remaining=quantity,
+        # A transferred lot keeps its age, so first-in-first-out still means the oldest goods.
         received_at=parent.received_at if parent else move.created_at,
         expiry_date=expiry_date,
         origin_move_id=move.id,
@@ -263,41 +347,52 @@ def _open_lot(
         parent_lot_id=parent.id if parent else None,
     )
     db.session.add(lot)
-    db.session.flush()
     return lot
 
 
-def _allocate(move: StockMove, quantity: int, *, lot_id: int | None = None) -> list[LotAllocation]:
-    """Take ``quantity`` units of the move's item from its lots: earliest expiry, then oldest."""
-    stmt = select(StockLot).where(
-        StockLot.school_id == move.school_id,
-        StockLot.item_id == move.item_id,
+# The item's lots with units left, in the order outflows use them: earliest expiry first (no
+# expiry last, on both databases), then first in first out. The rows are locked (PostgreSQL)
+# and re-read: the stock row's lock, taken first, already serialises every change to this
+# item's lots, and FOR UPDATE states it; lots are then changed through the ORM, so a stale
+# copy in the session must not be used.
+_OPEN_LOTS = (
+    select(StockLot)
+    .where(
+        StockLot.school_id == bindparam("b_school"),
+        StockLot.item_id == bindparam("b_item"),
         StockLot.remaining > 0,
     )
-    if lot_id is not None:
-        stmt = stmt.where(StockLot.id == lot_id)
-    stmt = stmt.order_by(
-        StockLot.expiry_date.is_(None), StockLot.expiry_date, StockLot.received_at, StockLot.id
-    ).execution_options(populate_existing=True)
-    allocations = []
+    .order_by(StockLot.expiry_date.asc().nulls_last(), StockLot.received_at, StockLot.id)
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+
+
+def _allocate(
+    move: StockMove, quantity: int, *, lot: StockLot | None = None
+) -> list[tuple[StockLot, int]]:
+    """Take ``quantity`` units of the move's item from its lots (or from ``lot`` alone)."""
+    lots = (
+        [lot]
+        if lot is not None
+        else db.session.scalars(_OPEN_LOTS, {"b_school": move.school_id, "b_item": move.item_id})
+    )
+    taken: list[tuple[StockLot, int]] = []
     need = quantity
-    for lot in db.session.scalars(stmt):
-        take = min(lot.remaining, need)
-        lot.remaining -= take
-        allocation = LotAllocation(move_id=move.id, lot_id=lot.id, quantity=take)
-        db.session.add(allocation)
-        allocations.append(allocation)
+    for candidate in lots:
+        take = min(candidate.remaining, need)
+        candidate.remaining -= take
+        db.session.add(LotAllocation(move_id=move.id, lot_id=candidate.id, quantity=take))
+        taken.append((candidate, take))
         need -= take
         if need == 0:
             break
     if need:
-        if lot_id is not None:
-            raise OutOfStock(_("That batch does not have enough units left."), item_id=move.item_id)
         raise LedgerInconsistent(
             f"school {move.school_id} item {move.item_id}: lots short by {need} units"
         )
     db.session.flush()
-    return allocations
+    return taken
 
 
 def _inflow(
@@ -312,7 +407,7 @@ def _inflow(
     receipt_line_id: int | None = None,
     **refs: int | None,
 ) -> StockMove:
-    _check_quantity(quantity)
+    """On-hand up by ``quantity`` (already validated) and one new lot for the units."""
     balance = _change_on_hand(school_id, item_id, quantity)
     assert balance is not None  # an increase always succeeds
     move = _new_move(
@@ -327,7 +422,13 @@ def _inflow(
         **refs,
     )
     _open_lot(move, quantity, expiry_date=expiry_date, receipt_line_id=receipt_line_id)
+    db.session.flush()
     return move
+
+
+def _out_of_stock(item_id: int) -> OutOfStock:
+    name = db.session.scalar(select(Item.name).where(Item.id == item_id)) or str(item_id)
+    return OutOfStock(_("Not enough %(item)s in stock.", item=name), item_id=item_id)
 
 
 def _outflow(
@@ -340,15 +441,33 @@ def _outflow(
     reason: str | None = None,
     lot_id: int | None = None,
     **refs: int | None,
-) -> StockMove:
-    _check_quantity(quantity)
+) -> tuple[StockMove, list[tuple[StockLot, int]]]:
+    """On-hand down by ``quantity`` (already validated), allocated to lots; the move and the
+    lots it took from. ``OutOfStock`` before anything is written."""
+    lot = None
+    if lot_id is not None:
+        # One batch (a write-off of expired goods): check it before changing anything. The
+        # stock row is locked first, as everywhere, so the lock order stays row → its lots.
+        _lock_levels([(school_id, item_id)], create=False)
+        lot = db.session.scalars(
+            select(StockLot)
+            .where(
+                StockLot.id == lot_id,
+                StockLot.school_id == school_id,
+                StockLot.item_id == item_id,
+            )
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).one_or_none()
+        if lot is None:
+            raise ValidationFailed(_("That batch is not of this item here."), field="lot_id")
+        if lot.remaining < quantity:
+            raise OutOfStock(_("That batch does not have enough units left."), item_id=item_id)
     balance = _change_on_hand(school_id, item_id, -quantity)
     if balance is None:
-        name = db.session.scalar(select(Item.name).where(Item.id == item_id)) or str(item_id)
-        raise OutOfStock(_("Not enough %(item)s in stock.", item=name), item_id=item_id)
+        raise _out_of_stock(item_id)
     move = _new_move(school_id, item_id, kind, -quantity, balance, user_id, reason, **refs)
-    _allocate(move, quantity, lot_id=lot_id)
-    return move
+    return move, _allocate(move, quantity, lot=lot)
 
 
 # ---------------------------------------------------------------- public operations
@@ -368,7 +487,7 @@ def receive_stock(
     return _inflow(
         school_id,
         item_id,
-        quantity,
+        _check_quantity(quantity),
         "receipt",
         user_id=user_id,
         reason=reason,
@@ -387,12 +506,22 @@ def take_stock(
     reason: str | None = None,
     lot_id: int | None = None,
 ) -> StockMove:
-    """Units leave the shelf (redemption, write-off …); ``OutOfStock`` if there are too few."""
+    """Units leave the shelf (redemption, write-off …); ``OutOfStock`` if there are too few.
+
+    A refused take writes nothing itself; in a larger transaction the caller rolls back.
+    """
     if kind not in ("redemption", "write_off"):
         raise ValueError(f"take_stock does not do {kind!r}")
-    return _outflow(
-        school_id, item_id, quantity, kind, user_id=user_id, reason=reason, lot_id=lot_id
+    move, _lots = _outflow(
+        school_id,
+        item_id,
+        _check_quantity(quantity),
+        kind,
+        user_id=user_id,
+        reason=reason,
+        lot_id=lot_id,
     )
+    return move
 
 
 def take_lines(
@@ -408,8 +537,9 @@ def take_lines(
     Items are changed in id order so that two transactions never wait on each other's rows.
     """
     merged: dict[int, int] = {}
-    for line in lines:
-        merged[line.item_id] = merged.get(line.item_id, 0) + line.quantity
+    for index, line in enumerate(lines):
+        quantity = _check_quantity(line.quantity, field=f"lines.{index}.quantity")
+        merged[line.item_id] = merged.get(line.item_id, 0) + quantity
     return [
         take_stock(school_id, item_id, merged[item_id], kind=kind, user_id=user_id, reason=reason)
         for item_id in sorted(merged)
@@ -428,15 +558,16 @@ def write_off(
     """报损: expired or damaged goods leave stock, with a reason (and the batch, if known)."""
     if not reason or not reason.strip():
         raise ValidationFailed(_("Give a reason for the write-off."), field="reason")
-    return _outflow(
+    move, _lots = _outflow(
         school_id,
         item_id,
-        quantity,
+        _check_quantity(quantity),
         "write_off",
         user_id=user_id,
         reason=reason.strip(),
         lot_id=lot_id,
     )
+    return move
 
 
 def adjust_stock(
@@ -445,15 +576,19 @@ def adjust_stock(
     """A correction with a reason: positive adds a lot of unknown origin, negative takes."""
     if not reason or not reason.strip():
         raise ValidationFailed(_("Give a reason for the adjustment."), field="reason")
+    if not _is_whole(delta):
+        raise ValidationFailed(_("The quantity must be a whole number."), field="quantity")
     if delta == 0:
         raise ValidationFailed(_("The adjustment cannot be zero."), field="quantity")
+    quantity = _check_quantity(abs(delta))
     if delta > 0:
         return _inflow(
-            school_id, item_id, delta, "adjustment", user_id=user_id, reason=reason.strip()
+            school_id, item_id, quantity, "adjustment", user_id=user_id, reason=reason.strip()
         )
-    return _outflow(
-        school_id, item_id, -delta, "adjustment", user_id=user_id, reason=reason.strip()
+    move, _lots = _outflow(
+        school_id, item_id, quantity, "adjustment", user_id=user_id, reason=reason.strip()
     )
+    return move
 
 
 def return_stock(
@@ -462,6 +597,9 @@ def return_stock(
     """Give back the units of an outflow (a voided redemption) to the very lots they left."""
     if original.kind != "redemption":
         raise ValueError("only redemptions are returned")
+    # Lock the redemption first: two voids of it at once would otherwise both find "not yet
+    # returned" in their own snapshot (PostgreSQL) and put the goods back twice.
+    _lock_row(original)
     already = db.session.scalar(select(func.count()).where(StockMove.reverses_id == original.id))
     if already:
         raise DomainError(_("These goods have already been returned."), code="already_returned")
@@ -478,29 +616,49 @@ def return_stock(
         reason,
         reverses_id=original.id,
     )
-    for allocation in db.session.scalars(
-        select(LotAllocation).where(LotAllocation.move_id == original.id)
-    ):
+    given = dict(
         db.session.execute(
-            update(StockLot)
-            .where(StockLot.id == allocation.lot_id)
-            .values(remaining=StockLot.remaining + allocation.quantity)
-            .execution_options(synchronize_session=False)
-        )
-        db.session.add(
-            LotAllocation(move_id=move.id, lot_id=allocation.lot_id, quantity=-allocation.quantity)
-        )
+            select(LotAllocation.lot_id, func.sum(LotAllocation.quantity))
+            .where(LotAllocation.move_id == original.id)
+            .group_by(LotAllocation.lot_id)
+        ).all()
+    )
+    # Through the ORM on freshly read, locked rows: a lot already in the session is updated,
+    # not left with a stale ``remaining``.
+    lots = db.session.scalars(
+        select(StockLot)
+        .where(StockLot.id.in_(list(given)))
+        .order_by(StockLot.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    for lot in lots:
+        lot.remaining += given[lot.id]
+        db.session.add(LotAllocation(move_id=move.id, lot_id=lot.id, quantity=-given[lot.id]))
     db.session.flush()
     return move
 
 
+def return_lines(
+    originals: Iterable[StockMove], *, user_id: int | None = None, reason: str | None = None
+) -> list[StockMove]:
+    """Give back every line of a voided multi-item redemption, in the global lock order
+    (item, school) — the order take_lines used — so a void never deadlocks with a take."""
+    return [
+        return_stock(original, user_id=user_id, reason=reason)
+        for original in sorted(originals, key=lambda m: (m.item_id, m.school_id, m.id))
+    ]
+
+
 def set_reorder_level(school_id: int, item_id: int, level: int | None) -> StockLevel:
     """The on-hand below which the item is marked low and suggested for the needs list."""
-    if level is not None and not 0 <= level <= MAX_QUANTITY:
+    if level is not None and (not _is_whole(level) or not 0 <= level <= MAX_QUANTITY):
         raise ValidationFailed(_("The low-stock level must be 0 or more."), field="level")
     _ensure_level(school_id, item_id)
     row = db.session.scalars(
-        select(StockLevel).where(StockLevel.school_id == school_id, StockLevel.item_id == item_id)
+        select(StockLevel)
+        .where(StockLevel.school_id == school_id, StockLevel.item_id == item_id)
+        .execution_options(populate_existing=True)
     ).one()
     row.reorder_level = level
     db.session.flush()
@@ -508,6 +666,17 @@ def set_reorder_level(school_id: int, item_id: int, level: int | None) -> StockL
 
 
 # ---------------------------------------------------------------- transfers (共同体互助)
+
+
+def _items_of_district(item_ids: Iterable[int], district_id: int, field: str) -> None:
+    wanted = set(item_ids)
+    found = set(
+        db.session.scalars(
+            select(Item.id).where(Item.id.in_(wanted), Item.district_id == district_id)
+        )
+    )
+    if found != wanted:
+        raise ValidationFailed(_("Choose an item from the catalogue."), field=field)
 
 
 def request_transfer(
@@ -532,6 +701,10 @@ def request_transfer(
     lines = list(lines)
     if not lines:
         raise ValidationFailed(_("Add at least one item."), field="lines")
+    # Everything is checked before anything is written.
+    for index, line in enumerate(lines):
+        _check_quantity(line.quantity, field=f"lines.{index}.quantity")
+    _items_of_district((line.item_id for line in lines), source.district_id, "lines")
     transfer = StockTransfer(
         from_school_id=source.id,
         to_school_id=target.id,
@@ -544,7 +717,6 @@ def request_transfer(
     db.session.add(transfer)
     db.session.flush()
     for line in lines:
-        _check_quantity(line.quantity)
         db.session.add(
             StockTransferLine(transfer_id=transfer.id, item_id=line.item_id, quantity=line.quantity)
         )
@@ -553,6 +725,7 @@ def request_transfer(
 
 
 def _decide(transfer: StockTransfer, status: str, user_id: int | None, note: str | None) -> None:
+    _lock_row(transfer)
     if transfer.status != "requested":
         raise DomainError(_("This transfer has already been decided."), code="already_decided")
     transfer.status = status
@@ -564,11 +737,35 @@ def _decide(transfer: StockTransfer, status: str, user_id: int | None, note: str
 def approve_transfer(
     transfer: StockTransfer, *, user_id: int | None, note: str | None = None
 ) -> list[StockMove]:
-    """Approve and carry out: out of the sender, into the receiver, lots and donor chain kept."""
+    """Approve and carry out: out of the sender, into the receiver, lots and donor chain kept.
+
+    ``OutOfStock`` if the sender no longer has the goods (the caller rolls back).
+    """
+    from app.org.models import School
+
     _decide(transfer, "approved", user_id, note)
+    source = db.session.get(School, transfer.from_school_id)
+    target = db.session.get(School, transfer.to_school_id)
+    if source is None or target is None or source.alliance_id != target.alliance_id:
+        # A school left the alliance after the request.
+        raise DomainError(
+            _("Goods can only be passed within one alliance."), code="not_same_alliance"
+        )
+    lines = db.session.scalars(
+        select(StockTransferLine)
+        .where(StockTransferLine.transfer_id == transfer.id)
+        .order_by(StockTransferLine.item_id, StockTransferLine.id)
+    ).all()
+    # Both schools' rows of every item, in the global lock order: a transfer A→B and one B→A
+    # of the same item approved at once would otherwise deadlock on PostgreSQL.
+    _lock_levels(
+        (school_id, line.item_id)
+        for line in lines
+        for school_id in (transfer.from_school_id, transfer.to_school_id)
+    )
     moves = []
-    for line in sorted(transfer.lines, key=lambda ln: ln.item_id):
-        out = _outflow(
+    for line in lines:
+        out, taken = _outflow(
             transfer.from_school_id,
             line.item_id,
             line.quantity,
@@ -588,13 +785,11 @@ def approve_transfer(
             None,
             transfer_id=transfer.id,
         )
-        for allocation in db.session.scalars(
-            select(LotAllocation).where(LotAllocation.move_id == out.id)
-        ):
-            parent = db.session.get(StockLot, allocation.lot_id)
+        # One incoming lot per lot taken from: same expiry, same age, same receipt line.
+        for parent, quantity in taken:
             _open_lot(
                 into,
-                allocation.quantity,
+                quantity,
                 expiry_date=parent.expiry_date,
                 receipt_line_id=parent.receipt_line_id,
                 parent=parent,
@@ -625,6 +820,14 @@ def start_stocktake(
     note: str | None = None,
 ) -> Stocktake:
     """A count sheet for some or all items the school stocks (or has ever stocked)."""
+    from app.org.models import School
+
+    # The school's row is the lock that lets only one of two simultaneous starts through.
+    school = db.session.execute(
+        select(School).where(School.id == school_id).with_for_update(key_share=True)
+    ).scalar_one_or_none()
+    if school is None:
+        raise ValidationFailed(_("Choose another school."), field="school_id")
     open_one = db.session.scalar(
         select(func.count()).where(Stocktake.school_id == school_id, Stocktake.status == "open")
     )
@@ -638,6 +841,7 @@ def start_stocktake(
     wanted = sorted(set(item_ids) if item_ids is not None else set(levels))
     if not wanted:
         raise ValidationFailed(_("Choose at least one item to count."), field="item_ids")
+    _items_of_district(wanted, school.district_id, "item_ids")
     stocktake = Stocktake(
         school_id=school_id, status="open", note=note, created_by_id=user_id, created_at=utcnow()
     )
@@ -653,18 +857,32 @@ def start_stocktake(
     return stocktake
 
 
-def record_counts(stocktake: Stocktake, counts: dict[int, int | None]) -> None:
-    """Enter counted quantities (None clears a count: that item will not change)."""
+def _open_stocktake_lines(stocktake: Stocktake) -> list[StocktakeLine]:
+    """Lock the stocktake, check it is open, and read its lines as committed last."""
+    _lock_row(stocktake)
     if stocktake.status != "open":
         raise DomainError(_("This stocktake is closed."), code="stocktake_closed")
-    by_item = {line.item_id: line for line in stocktake.lines}
+    return list(
+        db.session.scalars(
+            select(StocktakeLine)
+            .where(StocktakeLine.stocktake_id == stocktake.id)
+            .order_by(StocktakeLine.item_id)
+            .execution_options(populate_existing=True)
+        )
+    )
+
+
+def record_counts(stocktake: Stocktake, counts: dict[int, int | None]) -> None:
+    """Enter counted quantities (None clears a count: that item will not change)."""
+    by_item = {line.item_id: line for line in _open_stocktake_lines(stocktake)}
     for item_id, counted in counts.items():
         line = by_item.get(item_id)
         if line is None:
             raise ValidationFailed(_("That item is not on this count sheet."), field="counts")
-        if counted is not None and not 0 <= counted <= MAX_QUANTITY:
+        if counted is not None and (not _is_whole(counted) or not 0 <= counted <= MAX_QUANTITY):
             raise ValidationFailed(_("A count must be 0 or more."), field="counts")
-        line.counted = counted
+    for item_id, counted in counts.items():
+        by_item[item_id].counted = counted
     db.session.flush()
 
 
@@ -674,23 +892,14 @@ def finalise_stocktake(stocktake: Stocktake, *, user_id: int | None) -> list[Sto
     The difference is taken against on-hand *now*, so goods given out while counting are not
     counted twice — count with the counter closed for an exact result.
     """
-    if stocktake.status != "open":
-        raise DomainError(_("This stocktake is closed."), code="stocktake_closed")
+    counted = [line for line in _open_stocktake_lines(stocktake) if line.counted is not None]
+    # Lock the counted items' rows (item order) and read on-hand under the lock.
+    on_hand = _lock_levels((stocktake.school_id, line.item_id) for line in counted)
+    reason = _("Stocktake #%(id)d", id=stocktake.id)
     moves = []
-    for line in sorted(stocktake.lines, key=lambda ln: ln.item_id):
-        if line.counted is None:
-            continue
-        _ensure_level(stocktake.school_id, line.item_id)
-        # Lock the row while the difference is worked out (PostgreSQL; SQLite's write
-        # transaction holds the whole database already).
-        on_hand = db.session.scalar(
-            select(StockLevel.on_hand)
-            .where(StockLevel.school_id == stocktake.school_id, StockLevel.item_id == line.item_id)
-            .with_for_update()
-        )
-        difference = line.counted - on_hand
+    for line in counted:
+        difference = line.counted - on_hand[(stocktake.school_id, line.item_id)]
         line.difference = difference
-        reason = _("Stocktake #%(id)d", id=stocktake.id)
         if difference > 0:
             moves.append(
                 _inflow(
@@ -704,17 +913,16 @@ def finalise_stocktake(stocktake: Stocktake, *, user_id: int | None) -> list[Sto
                 )
             )
         elif difference < 0:
-            moves.append(
-                _outflow(
-                    stocktake.school_id,
-                    line.item_id,
-                    -difference,
-                    "stocktake",
-                    user_id=user_id,
-                    reason=reason,
-                    stocktake_id=stocktake.id,
-                )
+            out, _lots = _outflow(
+                stocktake.school_id,
+                line.item_id,
+                -difference,
+                "stocktake",
+                user_id=user_id,
+                reason=reason,
+                stocktake_id=stocktake.id,
             )
+            moves.append(out)
     stocktake.status = "finalised"
     stocktake.finalised_at = utcnow()
     stocktake.finalised_by_id = user_id
@@ -723,8 +931,7 @@ def finalise_stocktake(stocktake: Stocktake, *, user_id: int | None) -> list[Sto
 
 
 def cancel_stocktake(stocktake: Stocktake, *, user_id: int | None) -> None:
-    if stocktake.status != "open":
-        raise DomainError(_("This stocktake is closed."), code="stocktake_closed")
+    _open_stocktake_lines(stocktake)
     stocktake.status = "cancelled"
     stocktake.finalised_by_id = user_id
     stocktake.finalised_at = utcnow()

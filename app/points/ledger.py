@@ -6,13 +6,14 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.ledgers import CheckResult, register_check
-from app.points.models import AllowancePosting, PointAccount, PointEntry
+from app.points.models import AllowancePosting, ExpiryPosting, PointAccount, PointEntry
 
 
 @register_check
 def check_points() -> CheckResult:
     """Every balance = the sum of its entries = the last entry's balance_after; every
-    allowance posting has its entry; points issued − spent = the sum of balances."""
+    allowance posting (and every non-empty year-start reset) has its entry; points issued −
+    spent = the sum of balances."""
     problems: list[str] = []
     sums = dict(
         db.session.execute(
@@ -48,6 +49,12 @@ def check_points() -> CheckResult:
         problems.append(
             f"allowance {month} of student {student_id}: posting {posting_id} has no entry"
         )
+    for posting_id, student_id, year in db.session.execute(
+        select(ExpiryPosting.id, ExpiryPosting.student_id, ExpiryPosting.school_year).where(
+            ExpiryPosting.points > 0, ExpiryPosting.entry_id.is_(None)
+        )
+    ):
+        problems.append(f"reset {year} of student {student_id}: posting {posting_id} has no entry")
     total_entries = sum(sums.values())
     total_balances = sum(balances.values())
     if total_entries != total_balances:

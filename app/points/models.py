@@ -48,6 +48,16 @@ ENTRY_KINDS = (
     "expiry",  # the optional school-year reset
 )
 CREDIT_KINDS = frozenset({"volunteer", "gratitude", "allowance", "award"})
+# What an entry came from (``PointEntry.source``, with ``source_id`` naming the row):
+ENTRY_SOURCES = (
+    "manual",  # a teacher's award (counts against the teacher's daily cap); no row
+    "hours",  # a verified volunteer hours log (activity_hours_log)
+    "participation",  # a gratitude activity's participant (activity_participant)
+    "allowance",  # the monthly allowance (allowance_posting)
+    "expiry",  # the school-year reset (expiry_posting)
+    "counter",  # a redemption at the counter
+    "correction",  # an officer's adjustment, or a compensating entry (see reverses_id)
+)
 
 
 def _in(values: tuple[str, ...]) -> str:
@@ -83,6 +93,8 @@ class PointEntry(db.Model):
         CheckConstraint("balance_after >= 0", name="balance_after_not_negative"),
         Index("ix_point_entry_student", "student_id", "id"),
         Index("ix_point_entry_school_created", "school_id", "created_at"),
+        Index("ix_point_entry_source", "source", "source_id"),
+        Index("ix_point_entry_creator_created", "created_by_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -95,8 +107,13 @@ class PointEntry(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
     # What the entry came from (at most one is set); a compensating entry names the original.
-    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("point_entry.id"), index=True)
+    # Unique: an entry is undone at most once (NULLs do not clash on either database).
+    reverses_id: Mapped[int | None] = mapped_column(
+        ForeignKey("point_entry.id"), index=True, unique=True
+    )
     rule_id: Mapped[int | None] = mapped_column(ForeignKey("point_rule.id"))
+    source: Mapped[str | None] = mapped_column(String(16))  # one of ENTRY_SOURCES
+    source_id: Mapped[int | None] = mapped_column(Integer)
 
     student: Mapped[Student] = relationship()
     created_by: Mapped[User | None] = relationship()
@@ -118,6 +135,24 @@ class AllowancePosting(db.Model):
     student_id: Mapped[int] = mapped_column(ForeignKey("student.id"))
     month: Mapped[str] = mapped_column(String(7))  # YYYY-MM in the deployment's time zone
     # Set in the same transaction, right after the posting row has claimed the month.
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("point_entry.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ExpiryPosting(db.Model):
+    """The school-year reset of one student for one school year: claimed once, even when the
+    balance was already zero (so points earned after the reset are never taken)."""
+
+    __tablename__ = "expiry_posting"
+    __table_args__ = (
+        UniqueConstraint("student_id", "school_year"),
+        CheckConstraint("points >= 0", name="points_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student_id: Mapped[int] = mapped_column(ForeignKey("student.id"))
+    school_year: Mapped[int] = mapped_column(Integer)  # 2026 = the 2026–2027 school year
+    points: Mapped[int] = mapped_column(Integer, default=0)  # the balance that expired
     entry_id: Mapped[int | None] = mapped_column(ForeignKey("point_entry.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 

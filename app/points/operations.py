@@ -22,10 +22,19 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from app.common import DomainError, ValidationFailed, local_today, local_zone, utcnow
 from app.extensions import db
-from app.points.models import CREDIT_KINDS, AllowancePosting, PointAccount, PointEntry, PointRule
+from app.points.models import (
+    CREDIT_KINDS,
+    AllowancePosting,
+    ExpiryPosting,
+    PointAccount,
+    PointEntry,
+    PointRule,
+)
 from app.registry.models import Student
 
 MAX_POINTS = 1_000_000
+# Stored as the allowance's reason; shown to everyone as the kind's neutral label (每月积分).
+MONTHLY_POINTS_REASON = "每月积分"
 
 
 class InsufficientPoints(DomainError):
@@ -59,8 +68,7 @@ def _insert_ignore(model, values: dict, keys: list[str]) -> int | None:
     ).scalar()
 
 
-def _change_balance(student: Student, delta: int) -> int | None:
-    """The conditional update; the new balance, or None if it would go below zero."""
+def _ensure_account(student: Student) -> None:
     _insert_ignore(
         PointAccount,
         {
@@ -71,6 +79,36 @@ def _change_balance(student: Student, delta: int) -> int | None:
         },
         ["student_id"],
     )
+
+
+def lock_account(student: Student) -> int:
+    """Take the student's account row for this transaction and return its balance.
+
+    Checks that read first and write after (the daily hours cap, one log per activity, the
+    year-start reset) call this first: on PostgreSQL the row lock queues a concurrent
+    transaction for the same student until this one ends; on SQLite every write transaction
+    holds the database's write lock anyway.
+    """
+    _ensure_account(student)
+    return db.session.execute(
+        update(PointAccount)
+        .where(PointAccount.student_id == student.id)
+        .values(balance=PointAccount.balance)
+        .returning(PointAccount.balance)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+
+
+def balance_of(student_id: int) -> int:
+    return (
+        db.session.scalar(select(PointAccount.balance).where(PointAccount.student_id == student_id))
+        or 0
+    )
+
+
+def _change_balance(student: Student, delta: int) -> int | None:
+    """The conditional update; the new balance, or None if it would go below zero."""
+    _ensure_account(student)
     return db.session.execute(
         update(PointAccount)
         .where(PointAccount.student_id == student.id, PointAccount.balance + delta >= 0)
@@ -92,6 +130,8 @@ def _entry(
     user_id: int | None,
     reverses_id: int | None = None,
     rule_id: int | None = None,
+    source: str | None = None,
+    source_id: int | None = None,
 ) -> PointEntry:
     entry = PointEntry(
         student_id=student.id,
@@ -104,6 +144,8 @@ def _entry(
         created_by_id=user_id,
         reverses_id=reverses_id,
         rule_id=rule_id,
+        source=source,
+        source_id=source_id,
     )
     db.session.add(entry)
     db.session.flush()
@@ -118,6 +160,8 @@ def credit(
     reason: str | None,
     user_id: int | None = None,
     rule_id: int | None = None,
+    source: str | None = None,
+    source_id: int | None = None,
 ) -> PointEntry:
     """Add points (volunteer, gratitude, allowance, award)."""
     if kind not in CREDIT_KINDS:
@@ -127,18 +171,43 @@ def credit(
         raise DomainError(_("This student has left the school."), code="student_left")
     balance = _change_balance(student, points)
     assert balance is not None  # a credit cannot overdraw
-    return _entry(student, kind, points, balance, reason=reason, user_id=user_id, rule_id=rule_id)
+    return _entry(
+        student,
+        kind,
+        points,
+        balance,
+        reason=reason,
+        user_id=user_id,
+        rule_id=rule_id,
+        source=source,
+        source_id=source_id,
+    )
 
 
 def spend(
-    student: Student, points: int, *, reason: str | None, user_id: int | None = None
+    student: Student,
+    points: int,
+    *,
+    reason: str | None,
+    user_id: int | None = None,
+    source: str | None = "counter",
+    source_id: int | None = None,
 ) -> PointEntry:
     """Take points for a redemption; ``InsufficientPoints`` (nothing written) if too few."""
     _check_points(points)
     balance = _change_balance(student, -points)
     if balance is None:
         raise InsufficientPoints(_("Not enough points."))
-    return _entry(student, "redemption", -points, balance, reason=reason, user_id=user_id)
+    return _entry(
+        student,
+        "redemption",
+        -points,
+        balance,
+        reason=reason,
+        user_id=user_id,
+        source=source,
+        source_id=source_id,
+    )
 
 
 def reverse(entry: PointEntry, *, reason: str, user_id: int | None = None) -> PointEntry:
@@ -150,10 +219,11 @@ def reverse(entry: PointEntry, *, reason: str, user_id: int | None = None) -> Po
         raise ValidationFailed(_("Give a reason."), field="reason")
     if entry.reverses_id is not None:
         raise DomainError(_("A correction cannot itself be reversed."), code="cannot_reverse")
+    student = db.session.get(Student, entry.student_id)
+    lock_account(student)  # two reversals of one entry queue here; the unique index backs it
     done = db.session.scalar(select(func.count()).where(PointEntry.reverses_id == entry.id))
     if done:
         raise DomainError(_("This entry has already been reversed."), code="already_reversed")
-    student = db.session.get(Student, entry.student_id)
     delta = -entry.points
     balance = _change_balance(student, delta)
     if balance is None:
@@ -162,7 +232,15 @@ def reverse(entry: PointEntry, *, reason: str, user_id: int | None = None) -> Po
         )
     kind = "void" if entry.kind == "redemption" else "adjustment"
     return _entry(
-        student, kind, delta, balance, reason=reason, user_id=user_id, reverses_id=entry.id
+        student,
+        kind,
+        delta,
+        balance,
+        reason=reason,
+        user_id=user_id,
+        reverses_id=entry.id,
+        source="correction",
+        source_id=entry.id,
     )
 
 
@@ -174,7 +252,9 @@ def adjust(student: Student, delta: int, *, reason: str, user_id: int | None) ->
     balance = _change_balance(student, delta)
     if balance is None:
         raise InsufficientPoints(_("Not enough points."))
-    return _entry(student, "adjustment", delta, balance, reason=reason, user_id=user_id)
+    return _entry(
+        student, "adjustment", delta, balance, reason=reason, user_id=user_id, source="correction"
+    )
 
 
 # ---------------------------------------------------------------- rules
@@ -214,7 +294,11 @@ def _local_day_bounds(day: date) -> tuple[datetime, datetime]:
 def award_points(
     student: Student, points: int, *, kind: str, reason: str, teacher_id: int
 ) -> PointEntry:
-    """A teacher credits points (volunteer, gratitude, award), within the daily award cap."""
+    """A teacher credits points (volunteer, gratitude, award) by hand, within the rule's cap
+    on manual awards per teacher per day (credits posted by a rule — verified hours, gratitude
+    participation — do not count against it)."""
+    from app.auth.models import User
+
     if kind not in ("volunteer", "gratitude", "award"):
         raise ValidationFailed(_("Choose volunteer, gratitude or award."), field="kind")
     if not reason or not reason.strip():
@@ -222,26 +306,38 @@ def award_points(
     _check_points(points)
     school = student.school
     rule = rule_in_force(school.id, school.district_id)
+    # One teacher's awards queue on their user row (PostgreSQL; SQLite has one writer anyway),
+    # so two awards sent at once cannot both fit under the cap.
+    db.session.execute(select(User.id).where(User.id == teacher_id).with_for_update())
     start, end = _local_day_bounds(local_today())
     given_today = db.session.scalar(
         select(func.coalesce(func.sum(PointEntry.points), 0)).where(
             PointEntry.created_by_id == teacher_id,
-            PointEntry.kind.in_(("volunteer", "gratitude", "award")),
-            PointEntry.reverses_id.is_(None),
+            PointEntry.source == "manual",
             PointEntry.created_at >= start,
             PointEntry.created_at < end,
         )
     )
-    if given_today + points > rule.max_award_points_per_teacher_day:
+    cap = rule.max_award_points_per_teacher_day
+    if given_today + points > cap:
         raise RuleRefused(
             _(
-                "Daily limit for manual awards: %(max)d points per teacher per day "
+                "Rule “manual awards per teacher per day”: at most %(max)d points a day "
                 "(%(left)d left today).",
-                max=rule.max_award_points_per_teacher_day,
-                left=max(rule.max_award_points_per_teacher_day - given_today, 0),
-            )
+                max=cap,
+                left=max(cap - given_today, 0),
+            ),
+            field="points",
         )
-    return credit(student, points, kind=kind, reason=reason, user_id=teacher_id, rule_id=rule.id)
+    return credit(
+        student,
+        points,
+        kind=kind,
+        reason=reason,
+        user_id=teacher_id,
+        rule_id=rule.id,
+        source="manual",
+    )
 
 
 # ---------------------------------------------------------------- the monthly allowance
@@ -267,26 +363,176 @@ def post_allowance(
     first; a second run — also a concurrent one — finds it claimed and credits nothing."""
     if points <= 0:
         return None
-    claimed = _insert_ignore(
+    posting_id = _insert_ignore(
         AllowancePosting,
         {"student_id": student.id, "month": month, "created_at": utcnow()},
         ["student_id", "month"],
     )
-    if claimed is None:
+    if posting_id is None:
         return None
-    # The reason reads like any other monthly credit: no aid wording (DOMAIN.md §4.1).
+    # The reason reads like any other monthly credit: no aid wording (DOMAIN.md §4.1). Pages
+    # and the API show the kind's neutral label instead of the stored text anyway.
     entry = credit(
         student,
         points,
         kind="allowance",
-        reason=_("Monthly points"),
+        reason=MONTHLY_POINTS_REASON,
         user_id=user_id,
         rule_id=rule_id,
+        source="allowance",
+        source_id=posting_id,
     )
     db.session.execute(
         update(AllowancePosting)
-        .where(AllowancePosting.student_id == student.id, AllowancePosting.month == month)
+        .where(AllowancePosting.id == posting_id)
         .values(entry_id=entry.id)
         .execution_options(synchronize_session=False)
     )
     return entry
+
+
+# ---------------------------------------------------------------- the school-year reset
+
+
+def expire_balance(
+    student: Student, school_year: int, *, user_id: int | None = None
+) -> PointEntry | None:
+    """Zero the student's balance once for ``school_year`` (the optional reset at the start of
+    the school year) with an "expiry" entry. The claim is made even for a zero balance, so a
+    second run never takes points earned after the first. Yearly totals stay reportable: they
+    are sums of the year's entries, which the reset does not touch."""
+    balance = lock_account(student)
+    posting_id = _insert_ignore(
+        ExpiryPosting,
+        {
+            "student_id": student.id,
+            "school_year": school_year,
+            "points": balance,
+            "created_at": utcnow(),
+        },
+        ["student_id", "school_year"],
+    )
+    if posting_id is None or balance == 0:
+        return None
+    new_balance = _change_balance(student, -balance)
+    assert new_balance == 0  # the row is ours until commit
+    entry = _entry(
+        student,
+        "expiry",
+        -balance,
+        0,
+        reason=_("School-year reset"),
+        user_id=user_id,
+        source="expiry",
+        source_id=posting_id,
+    )
+    db.session.execute(
+        update(ExpiryPosting)
+        .where(ExpiryPosting.id == posting_id)
+        .values(entry_id=entry.id)
+        .execution_options(synchronize_session=False)
+    )
+    return entry
+
+
+def reset_school_year(school, school_year: int, *, user_id: int | None = None) -> int | None:
+    """The year-start reset of one school, if the rule in force on 1 September asks for it:
+    every enrolled student's balance expires once for the year. How many balances were
+    reset (None: the school's rule has no reset)."""
+    start = date(school_year, 9, 1)
+    if start > local_today():
+        raise DomainError(
+            _("The %(year)d school year has not begun yet.", year=school_year),
+            code="year_not_begun",
+        )
+    rule = rule_in_force(school.id, school.district_id, start)
+    if not rule.yearly_reset:
+        return None
+    students = db.session.scalars(
+        select(Student)
+        .where(Student.school_id == school.id, Student.status == "enrolled")
+        .order_by(Student.id)
+    ).all()
+    done = 0
+    for student in students:
+        if expire_balance(student, school_year, user_id=user_id) is not None:
+            done += 1
+    return done
+
+
+# ---------------------------------------------------------------- setting rules
+
+RULE_BOUNDS = {
+    "points_per_hour": (0, 1000),
+    "points_per_gratitude": (0, 1000),
+    "max_hours_per_day": (1, 24),
+    "max_award_points_per_teacher_day": (0, MAX_POINTS),
+    "allowance_severe": (0, 10_000),
+    "allowance_moderate": (0, 10_000),
+    "allowance_general": (0, 10_000),
+}
+
+
+def create_rule(
+    *,
+    district_id: int,
+    school_id: int | None,
+    effective_from: date,
+    values: dict,
+    yearly_reset: bool,
+    user_id: int | None = None,
+) -> PointRule:
+    """A new rule from a date on: the district's default (no school) or a school's override,
+    which replaces the district's rule for that school entirely. Rules already in force are
+    never edited, so every past credit stays explained by the rule it names."""
+    if not isinstance(effective_from, date) or effective_from < local_today():
+        raise ValidationFailed(
+            _("A new rule starts today or later; past rules stay as they were."),
+            field="effective_from",
+        )
+    clean = {}
+    for key, (low, high) in RULE_BOUNDS.items():
+        value = values.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValidationFailed(
+                _("Enter a whole number from %(low)d to %(high)d.", low=low, high=high),
+                field=key,
+            )
+        clean[key] = value
+    taken = db.session.scalar(
+        select(PointRule.id).where(
+            PointRule.district_id == district_id,
+            PointRule.school_id.is_(None)
+            if school_id is None
+            else PointRule.school_id == school_id,
+            PointRule.effective_from == effective_from,
+        )
+    )
+    if taken:
+        raise ValidationFailed(
+            _("A rule already starts on that day. Delete it first if it has not started yet."),
+            field="effective_from",
+        )
+    rule = PointRule(
+        district_id=district_id,
+        school_id=school_id,
+        effective_from=effective_from,
+        yearly_reset=bool(yearly_reset),
+        created_by_id=user_id,
+        created_at=utcnow(),
+        **clean,
+    )
+    db.session.add(rule)
+    db.session.flush()
+    return rule
+
+
+def delete_rule(rule: PointRule) -> None:
+    """Withdraw a rule that has not started yet (nothing can have been credited by it)."""
+    if rule.effective_from <= local_today():
+        raise DomainError(
+            _("This rule is already in force or past: it stays, so history stays explained."),
+            code="rule_in_force",
+        )
+    db.session.delete(rule)
+    db.session.flush()

@@ -62,20 +62,3 @@ def schools_in_scope(user: User) -> list[School]:
             .limit(200)
         )
     )
-
-
-def donation_directory() -> list[tuple[Alliance | None, list[School]]]:
-    """Active schools grouped by alliance, for donors choosing where to give."""
-    schools = db.session.scalars(
-        select(School)
-        .where(School.active)
-        .order_by(School.district_id, School.alliance_id, School.id)
-    ).all()
-    alliances = {a.id: a for a in db.session.scalars(select(Alliance)).all()}
-    groups: dict[int | None, list[School]] = {}
-    for school in schools:
-        groups.setdefault(school.alliance_id, []).append(school)
-    ordered = [(alliances[a_id], groups[a_id]) for a_id in groups if a_id is not None]
-    if None in groups:
-        ordered.append((None, groups[None]))
-    return ordered

@@ -1,4 +1,4 @@
-"""Public pages (home, language switch) and the staff dashboard."""
+"""Public pages (home, language switch) and the staff dashboard. Donors: app.donations.public."""
 
 from __future__ import annotations
 
@@ -48,9 +48,3 @@ def dashboard():
         summary=queries.scope_summary(current_user),
         schools=queries.schools_in_scope(current_user),
     )
-
-
-@bp.route("/donate")
-@public
-def donate():
-    return render_template("portal/donate.html", groups=queries.donation_directory())

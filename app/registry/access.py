@@ -5,14 +5,17 @@ AL alliance lead · PUB the public and donors. "own" = the user's own school (or
 
 | data                                      | DA       | SO       | HT              | T    | CL   | AL     | PUB |
 |-------------------------------------------|----------|----------|-----------------|------|------|--------|-----|
-| roster: name, gender, class, care flags   | district | own      | own             | own  | own  | —      | —   |
+| roster: name, gender, class, care flags   | district | own      | own (read)      | own (read) | — (the counter shows name and class) | — | — |
 | 学籍号, ID number, phones, address         | masked, reveal audited | masked, reveal audited | masked | masked | — | — | — |
-| aid applications, levels, categories      | district | own      | own class, draft/class review | — | — | counts | — |
-| aid grants                                | district | own      | —               | —    | —    | counts | —   |
-| pairings                                  | district | own      | their own       | —    | —    | counts | —   |
+| aid applications, levels, categories      | district (read, files 备案) | own (every school step) | own class, draft/class review (fill in, class review) | — | — | counts | — |
+| aid programmes                            | manage   | read     | —               | —    | —    | —      | —   |
+| aid grants                                | district (read, totals, export) | own (record, export) | — | — | — | counts | — |
+| pairings                                  | district | own (manage) | as helper (see, log) | as helper (see, log) | — | counts | — |
 | 公示 notice (masked name, school, class, level), inside the window only | all | all | all | all | all | all | all |
 | exports with personal data (audited)      | district | own      | —               | —    | —    | —      | —   |
 
+"counts" is ``/aid/counts``: per school, how many are certified or in progress, the number and
+sum of grants and active pairings — no names. On ``/aid/*`` a role outside a row gets 404.
 "—" means the page or API answers 404, the same as for something that does not exist. Clerks
 see only what the counter shows (name, class, balance). Everything outside this module asks these
 functions; no view decides on its own.

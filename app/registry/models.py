@@ -212,6 +212,10 @@ class AidObjection(db.Model):
 
     application: Mapped[AidApplication] = relationship(back_populates="objections")
 
+    @property
+    def school_id(self) -> int:  # for the audit log's district and school
+        return self.application.school_id
+
 
 class AidLevelChange(db.Model):
     """A level changed within the school year (动态调整), with its reason."""
@@ -228,6 +232,10 @@ class AidLevelChange(db.Model):
     changed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
 
     application: Mapped[AidApplication] = relationship(back_populates="level_changes")
+
+    @property
+    def school_id(self) -> int:  # for the audit log's district and school
+        return self.application.school_id
 
 
 class AidProgramme(db.Model):
@@ -323,3 +331,7 @@ class PairingLog(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     pairing: Mapped[Pairing] = relationship(back_populates="logs")
+
+    @property
+    def school_id(self) -> int:  # for the audit log's district and school
+        return self.pairing.school_id

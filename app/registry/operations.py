@@ -55,8 +55,16 @@ def _text(value: str | None, field: str, limit: int, *, required: bool = False) 
 def clean_student(data: StudentInput, school: School, *, student_id: int | None = None) -> dict:
     """Validate and normalise roster data for ``school``; raise ValidationFailed naming a field.
 
-    Also used by the import's dry run, row by row, so its messages are the form's messages.
+    The import's dry run uses the same checks row by row (:func:`clean_student_fields`, then
+    the numbers of a whole batch at once), so its messages are the form's messages.
     """
+    out = clean_student_fields(data, school)
+    check_numbers_unique(out, student_id=student_id)
+    return out
+
+
+def clean_student_fields(data: StudentInput, school: School) -> dict:
+    """:func:`clean_student` without the look-up of 学籍号 and ID number on other rosters."""
     out: dict = {}
     out["name"] = _text(data.name, "name", 50, required=True)
     id_number = v.normalise_id_number(data.id_number) if data.id_number else ""
@@ -112,9 +120,14 @@ def clean_student(data: StudentInput, school: School, *, student_id: int | None 
     out["boarding"] = bool(data.boarding)
     for flag in CARE_FLAGS:
         out[flag] = bool(getattr(data, flag))
+    return out
+
+
+def check_numbers_unique(out: dict, *, student_id: int | None = None) -> None:
+    """A 学籍号 or ID number belongs to one student in the whole deployment."""
     for column, value, message in (
-        ("student_no", out["student_no"], _("This student number is already on a roster.")),
-        ("id_number", out["id_number"], _("This ID number is already on a roster.")),
+        ("student_no", out.get("student_no"), _("This student number is already on a roster.")),
+        ("id_number", out.get("id_number"), _("This ID number is already on a roster.")),
     ):
         if value:
             stmt = select(func.count()).where(getattr(Student, column) == value)
@@ -122,7 +135,6 @@ def clean_student(data: StudentInput, school: School, *, student_id: int | None 
                 stmt = stmt.where(Student.id != student_id)
             if db.session.scalar(stmt):
                 raise ValidationFailed(message, field=column)
-    return out
 
 
 def add_student(school: School, data: StudentInput) -> Student:
@@ -161,6 +173,12 @@ def move_student(
         )
     if to_school.id == student.school_id:
         raise ValidationFailed(_("Choose another school."), field="to_school_id")
+    # The record (ID number, family) must not leave the district: a move to another district
+    # is a transfer out there and a new enrolment on the other side.
+    if to_school.district_id != student.school.district_id or not to_school.active:
+        raise ValidationFailed(
+            _("Choose an open school of the same district."), field="to_school_id"
+        )
     if to_class_id is not None:
         school_class = db.session.get(SchoolClass, to_class_id)
         if school_class is None or school_class.school_id != to_school.id:
@@ -185,6 +203,10 @@ def move_student(
 
 def change_class(student: Student, class_id: int | None, *, user_id: int | None = None) -> None:
     """A new class in the same school (e.g. promotion to the next grade)."""
+    if student.status != "enrolled":
+        raise DomainError(
+            _("This student has left the school; their record is closed."), code="student_left"
+        )
     if class_id is not None:
         school_class = db.session.get(SchoolClass, class_id)
         if school_class is None or school_class.school_id != student.school_id:

@@ -158,3 +158,116 @@ def normalise_phone(value: object) -> str:
 
 def phone_ok(value: str) -> bool:
     return bool(_PHONE.match(value))
+
+
+# ---------------------------------------------------------------- class names
+
+_CN_DIGIT = {"〇": 0, "零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6,
+             "七": 7, "八": 8, "九": 9}  # fmt: skip
+_CN_NUMBER = "[〇零一二两三四五六七八九十]{1,3}"
+_STAGE_GRADES = {"初": 6, "高": 9}  # 初一 = grade 7, 高一 = grade 10
+_CLASS_WORDED = re.compile(
+    rf"^(?P<grade>(?:初|高)[一二三]|{_CN_NUMBER}|\d{{1,2}}|\d{{4}})\s*(?P<unit>年级|年|级)?\s*"
+    rf"(?P<open>[(\[【])?\s*(?P<number>\d{{1,2}}|{_CN_NUMBER})\s*[)\]】]?\s*班?$"
+)
+_CLASS_DASHED = re.compile(r"^(?P<grade>\d{1,2})\s*[-—–/]\s*(?P<number>\d{1,2})\s*班?$")
+_CLASS_ENGLISH = re.compile(
+    r"^grade\s*(?P<grade>\d{1,2})\s*[,/-]?\s*class\s*(?P<number>\d{1,2})$", re.IGNORECASE
+)
+_GRADE_ONLY = re.compile(rf"^(?P<grade>(?:初|高)[一二三]|{_CN_NUMBER}|\d{{1,2}})\s*(?:年级|年)?$")
+_ENROLMENT_YEAR = re.compile(r"^(?P<year>\d{4})\s*级?$")
+_NUMBER_ONLY = re.compile(rf"^[(\[【]?\s*(?P<number>\d{{1,2}}|{_CN_NUMBER})\s*[)\]】]?\s*班?$")
+
+
+def chinese_number(text: str) -> int | None:
+    """三 → 3, 十二 → 12, 二十一 → 21, "07" → 7 (1–99; anything else None)."""
+    if text.isdigit():
+        return int(text)
+    if not text or any(c not in _CN_DIGIT and c != "十" for c in text):
+        return None
+    if "十" in text:
+        tens, _, ones = text.partition("十")
+        if "十" in ones or len(tens) > 1 or len(ones) > 1:
+            return None
+        return (_CN_DIGIT[tens] if tens else 1) * 10 + (_CN_DIGIT[ones] if ones else 0)
+    if len(text) == 1:
+        return _CN_DIGIT[text]
+    return None
+
+
+def _school_year_start(today: date) -> int:
+    """The calendar year the current school year began in (it starts in September)."""
+    return today.year if today.month >= 9 else today.year - 1
+
+
+def parse_grade(value: object, *, stage: str = "primary", today: date | None = None) -> int | None:
+    """年级 as schools write it: 三年级, 3, 3年级, 初二 (8), or an enrolment year 2022级."""
+    text = fold(value).replace(" ", "")
+    if isinstance(value, float) and value.is_integer():
+        text = str(int(value))
+    match = _ENROLMENT_YEAR.match(text)
+    if match and len(match.group("year")) == 4:
+        year = int(match.group("year"))
+        grade = _school_year_start(today or date.today()) - year + 1
+        if stage == "middle":
+            grade += 6
+        return grade if 1 <= grade <= 12 else None
+    match = _GRADE_ONLY.match(text)
+    return _grade_number(match.group("grade")) if match else None
+
+
+def _grade_number(text: str) -> int | None:
+    if text[0] in _STAGE_GRADES:
+        number = chinese_number(text[1:])
+        return _STAGE_GRADES[text[0]] + number if number else None
+    number = chinese_number(text)
+    return number if number and 1 <= number <= 12 else None
+
+
+def parse_class_number(value: object) -> int | None:
+    """班级 given alone: 2, 2班, (2)班, 二班."""
+    text = fold(value).replace(" ", "")
+    if isinstance(value, float) and value.is_integer():
+        text = str(int(value))
+    match = _NUMBER_ONLY.match(text)
+    if not match:
+        return None
+    number = chinese_number(match.group("number"))
+    return number if number and 1 <= number <= 99 else None
+
+
+def parse_class_name(
+    value: object, *, stage: str = "primary", today: date | None = None
+) -> tuple[int, int] | None:
+    """(grade, number) from a class name: 三年级(2)班, 三年级2班, 3年级2班, 3-2, 初一(3)班,
+    2022级3班, Grade 3 Class 2. None when it is not a class name."""
+    text = fold(value).replace(" ", "")
+    if not text:
+        return None
+    for pattern in (_CLASS_DASHED, _CLASS_ENGLISH):
+        match = pattern.match(text)
+        if match:
+            grade, number = int(match.group("grade")), int(match.group("number"))
+            return (grade, number) if 1 <= grade <= 12 and 1 <= number <= 99 else None
+    match = _CLASS_WORDED.match(text)
+    if not match:
+        return None
+    raw_grade, unit = match.group("grade"), match.group("unit")
+    if (
+        unit is None
+        and match.group("open") is None
+        and (raw_grade.isdigit() == match.group("number").isdigit())
+    ):
+        return None  # "32班", "十二班": grade 3 class 2, or grade 32? Ambiguous: refuse
+    if len(raw_grade) == 4:
+        if unit != "级":
+            return None
+        grade = parse_grade(raw_grade + "级", stage=stage, today=today)
+    elif unit == "级":
+        return None
+    else:
+        grade = _grade_number(raw_grade)
+    number = chinese_number(match.group("number"))
+    if grade is None or number is None or not 1 <= number <= 99:
+        return None
+    return grade, number

@@ -1,0 +1,1 @@
+"""Donations: public pledges, the donor's status page, certificates, the donor wall."""
