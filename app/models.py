@@ -5,8 +5,23 @@ Later domains add their import here.
 
 import app.inventory.ledger  # noqa: F401, E402  (registers the stock check)
 import app.points.ledger  # noqa: F401, E402  (registers the points check)
+from app.activities.models import (  # noqa: F401, E402
+    Activity,
+    ActivityParticipant,
+    GratitudeLetter,
+    HoursLog,
+    VolunteerTeam,
+    VolunteerTeamMember,
+)
 from app.audit.models import AuditEvent  # noqa: F401
 from app.auth.models import ApiToken, User, UserSession  # noqa: F401
+from app.counter.models import (  # noqa: E402, F401
+    Card,
+    DayClose,
+    IdempotencyKey,
+    Redemption,
+    RedemptionLine,
+)
 from app.donations.models import (  # noqa: F401
     DocumentSequence,
     Donor,
@@ -45,12 +60,4 @@ from app.registry.models import (  # noqa: F401
     PairingLog,
     Student,
     StudentMove,
-)
-from app.activities.models import (  # noqa: F401, E402
-    Activity,
-    ActivityParticipant,
-    GratitudeLetter,
-    HoursLog,
-    VolunteerTeam,
-    VolunteerTeamMember,
 )

@@ -167,6 +167,39 @@ def _import_id(world: World, db) -> str:
 # ---- end registry: roster
 
 
+# ---- counter (card_code, redemption_id)
+def _counter_fixture(world: World, db) -> tuple[str, int]:
+    """A card of a student of school A1 and one checkout made with it."""
+    from app.counter import operations as counter
+    from app.inventory import operations as inventory
+    from app.points import operations as points
+    from app.registry import operations as registry
+
+    item = _item(world, db, name="柜台走查商品")
+    inventory.receive_stock(world.school_a1.id, item.id, 10)
+    student = registry.add_student(
+        world.school_a1,
+        registry.StudentInput(name="柜台走查", gender="M", class_id=world.class_a1.id),
+    )
+    points.credit(student, 50, kind="award", reason="walk")
+    card = counter.issue_card(student)
+    redemption = counter.redeem(
+        clerk=world.user("clerk_a1"), card_code=card.code, lines=[counter.Line(item.id, 1)]
+    )
+    db.session.commit()
+    return card.code, redemption.id
+
+
+def _counter(world: World, db) -> tuple[str, int]:
+    """Made once per test (card_code and redemption_id share it)."""
+    if "_counter" not in world.__dict__:
+        world.__dict__["_counter"] = _counter_fixture(world, db)
+    return world.__dict__["_counter"]
+
+
+# ---- end counter
+
+
 # parameter name -> (tier that owns the object, how to get its id)
 ARGS: dict[str, tuple[str, Callable]] = {
     "school_id": ("school", lambda w, db, app: w.school_a1.id),
@@ -199,6 +232,8 @@ ARGS: dict[str, tuple[str, Callable]] = {
     "pairing_id": ("school", aid.walk_pairing_id),
     # Roster: a student of A1 (class 三年级(2)班), and a roster upload of A1 awaiting its check.
     "student_id": ("school", lambda w, db, app: _student_id(w, db)),
+    "card_code": ("school", lambda w, db, app: _counter(w, db)[0]),
+    "redemption_id": ("school", lambda w, db, app: _counter(w, db)[1]),
     "import_id": ("school", lambda w, db, app: _import_id(w, db)),
     # Points and activities (tests/points/support.py): a volunteer activity of A1 held
     # yesterday, a pending hours log logged by teacher_a1, a volunteer team, a pending thank-you

@@ -104,11 +104,11 @@ class HoursField(StringField):
 
 class ActivityForm(FlaskForm):
     kind = SelectField(
-        _l("Kind"),
+        _l("Kind of activity"),
         choices=options([("volunteer", _l("Volunteer service")), ("gratitude", _l("Gratitude"))]),
         validators=[DataRequired()],
     )
-    type = SelectField(_l("Type"), validators=[DataRequired()], validate_choice=True)
+    type = SelectField(_l("Activity type"), validators=[DataRequired()], validate_choice=True)
     title = StringField(
         _l("Title"), validators=[DataRequired(), Length(max=100), no_control_chars], filters=[strip]
     )

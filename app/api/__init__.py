@@ -47,6 +47,7 @@ BLUEPRINTS = (
     "app.api.students:bp",
     "app.api.receipts:bp",
     "app.api.points:bp",
+    "app.api.counter:bp",
 )
 
 

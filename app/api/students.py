@@ -9,7 +9,9 @@
   ``gender`` and ``id_number`` may be sent too; the gender is otherwise taken from the ID number
   (or a G-学籍号), and stays unknown if neither is given.
 
-``card_code`` is null until the counter issues cards; ``balance`` comes from the points ledger.
+``card_code`` is the student's active counter card (a new student gets one at once; students
+imported or added through the pages get theirs when the officer prints cards); ``balance`` comes
+from the points ledger.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from app.api.schemas import OutputSchema
 from app.auth.access import roles_required
 from app.auth.roles import Role
 from app.common import ValidationFailed
+from app.counter.operations import issue_card
 from app.extensions import db
 from app.org.models import SchoolClass
 from app.registry import operations, queries
@@ -103,14 +106,31 @@ def school_in_scope(view: Callable) -> Callable:
     return wrapped
 
 
+def _card_codes(student_ids: list[int]) -> dict[int, str]:
+    """Each student's active card code, in one query."""
+    from app.counter.models import Card
+
+    if not student_ids:
+        return {}
+    return dict(
+        db.session.execute(
+            select(Card.student_id, Card.code).where(
+                Card.student_id.in_(student_ids), Card.status == "active"
+            )
+        ).all()
+    )
+
+
 def _out(students: list[Student]) -> list[dict]:
-    balances = queries.balances([s.id for s in students])
+    ids = [s.id for s in students]
+    balances = queries.balances(ids)
+    cards = _card_codes(ids)
     return [
         {
             "id": s.id,
             "name": s.name,
             "class_name": queries.class_name_zh(s.school_class),
-            "card_code": None,
+            "card_code": cards.get(s.id),
             "balance": balances.get(s.id),
         }
         for s in students
@@ -162,6 +182,7 @@ def create_student(body, sid: int):
     )
     try:
         student = operations.add_student(school, data)
+        issue_card(student, user_id=current_user.id)  # API-v1: "the student with a new card_code"
         db.session.commit()
     except IntegrityError as exc:  # the same number added by a concurrent request
         db.session.rollback()

@@ -71,7 +71,7 @@ class AwardForm(FlaskForm):
 
 class AdjustForm(FlaskForm):
     direction = SelectField(
-        _l("Correction"),
+        _l("Add or take off"),
         choices=options((("add", _l("Add points")), ("take", _l("Take points off")))),
         validators=[DataRequired()],
     )
