@@ -22,10 +22,11 @@ def loaders() -> list[DemoLoader]:
     """The domains' demo loaders, in the order they must run."""
     from app.demo.aid import load_aid
     from app.demo.donations import load_donations
+    from app.demo.points import load_points
     from app.demo.roster import load_roster
 
-    # The aid demo certifies students of the roster; keep this order.
-    return [load_donations, load_roster, load_aid]
+    # The aid demo certifies students of the roster, and points read both; keep this order.
+    return [load_donations, load_roster, load_aid, load_points]
 
 
 def database_has_data() -> bool:

@@ -339,13 +339,14 @@ def status():
     if pledge is None:
         return render_template("donate/lookup.html", form=form)
     receipts = queries.pledge_receipts(pledge.id)
-    # Approved thank-you letters from students will be added by a later issue (see the
-    # marked place in templates/donate/status.html).
+    from app.activities.queries import approved_letters_for_pledge
+
     return render_template(
         "donate/status.html",
         pledge=pledge,
         receipts=receipts,
         usage=queries.pledge_usage(pledge),
+        letters=approved_letters_for_pledge(pledge),
         public_name=queries.public_donor_name(
             pledge.donor.name,
             pledge.donor.organization,
