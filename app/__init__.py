@@ -112,6 +112,7 @@ def register_blueprints(app: Flask) -> None:
     from app.audit.views import bp as audit_bp
     from app.auth.views import bp as auth_bp
     from app.auth.views_users import bp as users_bp
+    from app.counter.views import bp as counter_bp
     from app.donations.public import bp as donate_bp
     from app.donations.views import bp as donations_bp
     from app.inventory.views import bp as inventory_bp
@@ -137,6 +138,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(registry_bp)
     app.register_blueprint(points_bp)
     app.register_blueprint(activities_bp)
+    app.register_blueprint(counter_bp)
     init_api(app)
 
 

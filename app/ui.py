@@ -33,11 +33,13 @@ class NavItem:
 _ALL = frozenset(str(r) for r in Role)
 _ADMIN = frozenset({Role.DISTRICT_ADMIN.value})
 _MANAGERS = frozenset({Role.DISTRICT_ADMIN.value, Role.SCHOOL_OFFICER.value})
+_COUNTER = frozenset({Role.CLERK.value, Role.SCHOOL_OFFICER.value})
 _ORG = frozenset({Role.DISTRICT_ADMIN.value, Role.ALLIANCE_LEAD.value, Role.SCHOOL_OFFICER.value})
 
 # In the order of daily use; setting-up pages (admin=True) sit in the "Administration" menu.
 NAV_ITEMS: list[NavItem] = [
     NavItem(_l("Dashboard"), "portal.dashboard", _ALL),
+    NavItem(_l("Counter"), "counter.index", _COUNTER),
     NavItem(_l("Students"), "registry.index", _MANAGERS | {Role.TEACHER.value}),
     NavItem(_l("Activities"), "activities.index", _MANAGERS | {Role.TEACHER.value}),
     NavItem(_l("Points"), "points.index", _MANAGERS | {Role.TEACHER.value}),

@@ -197,6 +197,29 @@ def _counter(world: World, db) -> tuple[str, int]:
     return world.__dict__["_counter"]
 
 
+def _close_id(world: World, db) -> int:
+    """A day close (日结) of school A1's clerk."""
+    from app.common import local_today
+    from app.counter import operations as counter
+
+    _counter(world, db)
+    row = counter.close_day(
+        school_id=world.school_a1.id, clerk_id=world.user("clerk_a1").id, day=local_today()
+    )
+    db.session.commit()
+    return row.id
+
+
+def _card_id(world: World, db) -> int:
+    """The active card of the counter fixture's student."""
+    from sqlalchemy import select
+
+    from app.counter.models import Card
+
+    code = _counter(world, db)[0]
+    return db.session.scalar(select(Card.id).where(Card.code == code))
+
+
 # ---- end counter
 
 
@@ -234,6 +257,8 @@ ARGS: dict[str, tuple[str, Callable]] = {
     "student_id": ("school", lambda w, db, app: _student_id(w, db)),
     "card_code": ("school", lambda w, db, app: _counter(w, db)[0]),
     "redemption_id": ("school", lambda w, db, app: _counter(w, db)[1]),
+    "close_id": ("school", lambda w, db, app: _close_id(w, db)),
+    "card_id": ("school", lambda w, db, app: _card_id(w, db)),
     "import_id": ("school", lambda w, db, app: _import_id(w, db)),
     # Points and activities (tests/points/support.py): a volunteer activity of A1 held
     # yesterday, a pending hours log logged by teacher_a1, a volunteer team, a pending thank-you
