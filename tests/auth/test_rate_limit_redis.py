@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import uuid
 from pathlib import Path
 
 import pytest
@@ -32,9 +33,11 @@ def redis_url():
     import redis
 
     client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()
-    yield REDIS_URL
-    client.flushdb()
+    prefix = f"aixin-test-{uuid.uuid4().hex}"
+    # A key prefix of this run's own: other test runs may share the Redis at the same time.
+    yield REDIS_URL, prefix
+    for key in client.scan_iter(f"*{prefix}*"):
+        client.delete(key)
 
 
 WORKER = textwrap.dedent(
@@ -47,6 +50,7 @@ WORKER = textwrap.dedent(
         RATELIMIT_STORAGE_URI = None
         REDIS_URL = sys.argv[1]
         SQLALCHEMY_DATABASE_URI = sys.argv[2]
+        RATELIMIT_KEY_PREFIX = sys.argv[4]
 
     app = create_app(Cfg)
     assert app.config["RATELIMIT_STORAGE_URI"] == sys.argv[1]
@@ -63,9 +67,9 @@ WORKER = textwrap.dedent(
 )
 
 
-def _worker(redis_url: str, database: str, attempts: int) -> list[int]:
+def _worker(redis_url: str, prefix: str, database: str, attempts: int) -> list[int]:
     out = subprocess.run(
-        [sys.executable, "-c", WORKER, redis_url, database, str(attempts)],
+        [sys.executable, "-c", WORKER, redis_url, database, str(attempts), prefix],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -90,8 +94,9 @@ def test_two_processes_share_the_login_limit(redis_url, tmp_path):
         from flask_migrate import upgrade
 
         upgrade()
-    first = _worker(redis_url, database, 6)
-    second = _worker(redis_url, database, 6)
+    url, prefix = redis_url
+    first = _worker(url, prefix, database, 6)
+    second = _worker(url, prefix, database, 6)
     assert first == [401] * 6
     # The per-account limit is 10 failures in 10 minutes, counted across both processes.
     assert second == [401] * 4 + [429] * 2
