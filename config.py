@@ -36,6 +36,8 @@ class Config:
     SQLITE_BUSY_TIMEOUT_MS = 10_000
 
     REDIS_URL = os.environ.get("REDIS_URL")
+    # Number of reverse proxies in front of the app (0: none); see create_app.
+    PROXY_HOPS = int(os.environ.get("PROXY_HOPS", "0"))
     TIMEZONE = os.environ.get("TIMEZONE", "Asia/Shanghai")
 
     # i18n

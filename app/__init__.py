@@ -28,6 +28,13 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     )
     app.config.from_object(config_class or config_from_env())
     _configure(app)
+    if app.config.get("PROXY_HOPS"):
+        # Behind a reverse proxy: take the client's address from X-Forwarded-For, so per-IP
+        # rate limits (login, pledges) count donors one by one, not the proxy as one.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
     from app.i18n import compile_catalogs_if_stale
 

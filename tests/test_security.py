@@ -170,3 +170,33 @@ def test_password_equal_to_username_is_refused():
 
     assert password_problems("zhangsan2026", "ZhangSan2026")
     assert password_problems("a perfectly fine phrase", "someone") == []
+
+
+def test_behind_a_proxy_the_client_address_comes_from_x_forwarded_for(app, world, db):
+    """With PROXY_HOPS=1 a failed login is logged (and rate-limited) under the donor's or
+    staff member's own address, not the proxy's."""
+    from sqlalchemy import select
+
+    from app import create_app
+    from app.audit.models import AuditEvent
+    from config import TestConfig
+
+    class Proxied(TestConfig):
+        SQLALCHEMY_DATABASE_URI = app.config["SQLALCHEMY_DATABASE_URI"]
+        PROXY_HOPS = 1
+
+    proxied = create_app(Proxied)
+    client = proxied.test_client()
+    headers = {"X-Forwarded-For": "10.20.30.40"}
+    page = client.get("/login", headers=headers).get_data(as_text=True)
+    import re
+
+    token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+    client.post(
+        "/login",
+        headers=headers,
+        data={"username": "clerk_a1", "password": "wrong-password-1", "csrf_token": token},
+    )
+    db.session.remove()
+    ip = db.session.scalar(select(AuditEvent.ip).where(AuditEvent.action == "login_failed"))
+    assert ip == "10.20.30.40"
