@@ -52,7 +52,10 @@ def _configure(app: Flask) -> None:
     env = app.config["ENV_NAME"]
 
     if not app.config.get("SECRET_KEY"):
-        if env == "production":
+        if env == "production" and _maintenance_command():
+            # `flask db upgrade`, `flask ledger check` … sign nothing that outlives them.
+            app.config["SECRET_KEY"] = secrets.token_hex(32)
+        elif env == "production":
             raise RuntimeError(
                 "SECRET_KEY is not set. Production refuses to start without one: "
                 "export SECRET_KEY=$(python -c 'import secrets; print(secrets.token_hex(32))')"
@@ -77,6 +80,15 @@ def _configure(app: Flask) -> None:
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
         )
         logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+
+def _maintenance_command() -> bool:
+    """A `flask` CLI command other than `run`: it serves no one, so it needs no lasting key."""
+    import sys
+
+    program = Path(sys.argv[0]) if sys.argv else Path()
+    flask_cli = program.name == "flask" or program.parent.name == "flask"  # or python -m flask
+    return flask_cli and "run" not in sys.argv[1:]
 
 
 def register_extensions(app: Flask) -> None:

@@ -200,3 +200,22 @@ def test_behind_a_proxy_the_client_address_comes_from_x_forwarded_for(app, world
     db.session.remove()
     ip = db.session.scalar(select(AuditEvent.ip).where(AuditEvent.action == "login_failed"))
     assert ip == "10.20.30.40"
+
+
+@pytest.mark.parametrize(
+    "argv, maintenance",
+    [
+        (["/srv/aixin/.venv/bin/flask", "--app", "app", "db", "upgrade"], True),
+        (["/usr/lib/python3/site-packages/flask/__main__.py", "db", "check"], True),
+        (["/srv/aixin/.venv/bin/flask", "--app", "app", "run"], False),
+        (["/srv/aixin/.venv/bin/gunicorn", "app:create_app()"], False),
+    ],
+)
+def test_only_maintenance_commands_start_without_a_secret_key(monkeypatch, argv, maintenance):
+    """`flask db upgrade` works on a fresh machine; serving (run, gunicorn) still refuses."""
+    import sys
+
+    from app import _maintenance_command
+
+    monkeypatch.setattr(sys, "argv", argv)
+    assert _maintenance_command() is maintenance
