@@ -329,7 +329,9 @@ def test_grant_export_is_escaped_and_audited(app, world, db, subsidy):
         10.03,
         10.04,
     ]
-    events = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "export")).all()
+    events = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "export").order_by(AuditEvent.id)
+    ).all()
     assert [(e.object_type, e.changes["format"], e.changes["rows"]) for e in events] == [
         ("aid_grant", "csv", 5),
         ("aid_grant", "xlsx", 5),
