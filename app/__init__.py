@@ -70,6 +70,12 @@ def _configure(app: Flask) -> None:
     if not url:
         url = f"sqlite:///{Path(app.instance_path) / 'aixin.db'}"
     app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(url)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # A local file has no connection to lose: the pre-ping's SELECT 1 would only cost time
+        # on every checkout from the pool.
+        options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+        options.pop("pool_pre_ping", None)
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
     if app.config.get("REDIS_URL") and not app.config.get("RATELIMIT_STORAGE_URI"):
         app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"]

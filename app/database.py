@@ -156,3 +156,24 @@ def configure_sqlite(engine: Engine, *, synchronous: str, busy_timeout_ms: int) 
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+def end_reading(session) -> None:  # noqa: ANN001 - a Session or Flask-SQLAlchemy's scoped one
+    """End a reading transaction on SQLite so that the next statement begins a writer.
+
+    A writing request that first reads what it needs (the caller, the card, the items) keeps
+    the writer lock only for its writes: it reads in a deferred ``BEGIN`` (inside
+    :func:`read_only`), calls this, and its first write then starts ``BEGIN IMMEDIATE`` behind
+    the lock. Loaded objects stay loaded (nothing was written, so nothing is stale enough to
+    matter for the request). On PostgreSQL this does nothing: the transaction simply goes on.
+    """
+    real = session() if callable(session) else session
+    if real.get_bind().dialect.name != "sqlite" or not real.in_transaction():
+        return
+    if real.new or real.dirty or real.deleted:
+        raise RuntimeError("end_reading() in a transaction that has changes")
+    keep, real.expire_on_commit = real.expire_on_commit, False
+    try:
+        real.commit()
+    finally:
+        real.expire_on_commit = keep

@@ -21,12 +21,14 @@ order of decorators.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from flask import Response, abort, current_app, g, request
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import or_, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from webargs.flaskparser import abort as abort_with
 
@@ -34,10 +36,11 @@ from app.auth.access import PUBLIC, access_of
 from app.auth.models import ApiToken, User
 from app.auth.sessions import load_user_from_bearer
 from app.common import utcnow
-from app.database import is_sqlite, wants_write, write_intent
+from app.database import end_reading, is_sqlite, read_only, wants_write, write_intent
 from app.extensions import csrf, db
 
 log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 TOKEN_TOUCH_EVERY = timedelta(seconds=60)
@@ -75,7 +78,18 @@ def api_guard() -> None:
         _set_request_user(None)
         return
 
-    user = _authenticate()
+    view = current_app.view_functions.get(request.endpoint)
+    if request.method in SAFE_METHODS:
+        user = _authenticate()
+    else:
+        # A writing request authenticates in a reading transaction, so that on SQLite the
+        # writer lock is not held while the token, the user and the session are looked up;
+        # the view's writes then begin their own write transaction. A view marked
+        # @reads_before_writing goes on reading in this transaction and ends it itself.
+        with read_only():
+            user = _authenticate()
+        if not getattr(view, "reads_before_writing", False):
+            end_reading(db.session)
     if user is None:
         if "Authorization" in request.headers:
             message = _("The API token is missing, invalid or revoked.")
@@ -90,6 +104,14 @@ def api_guard() -> None:
         csrf.protect()  # raises CSRFError -> 400 csrf_failed (app/errors.py)
     if isinstance(access, frozenset) and user.role not in access:
         abort(403)
+
+
+def reads_before_writing(view: F) -> F:
+    """Mark a writing API view that reads what it needs in the transaction the guard opened to
+    authenticate (inside :func:`app.database.read_only`) and then calls
+    :func:`app.database.end_reading` itself before it writes (the counter's checkout)."""
+    view.reads_before_writing = True  # type: ignore[attr-defined]
+    return view
 
 
 def add_www_authenticate(response: Response) -> Response:
@@ -107,11 +129,16 @@ def touch_token(token_id: int) -> None:
     unsafe method: ``BEGIN IMMEDIATE``, holding the writer lock), a second connection would wait
     for that lock forever; the update then rides in the request's transaction instead.
     """
-    # The loader's token row, if it hands it over (g.api_token); otherwise one small query —
-    # the identity map holds rows weakly, so the loader's row is usually gone by now.
-    token = g.get("api_token") or db.session.get(ApiToken, token_id)
+    # When the token was last used, as the bearer loader read it (g.api_token_last_used_at);
+    # otherwise one small query.
+    if "api_token_last_used_at" in g:
+        last_used_at = g.api_token_last_used_at
+    else:
+        last_used_at = db.session.scalar(
+            select(ApiToken.last_used_at).where(ApiToken.id == token_id)
+        )
     now = utcnow()
-    if token is not None and token.last_used_at and now - token.last_used_at < TOKEN_TOUCH_EVERY:
+    if last_used_at and now - last_used_at < TOKEN_TOUCH_EVERY:
         return
     stmt = (
         update(ApiToken)

@@ -76,6 +76,13 @@ class ApiBlueprint(Blueprint):
         self.before_request(api_guard)
         self.after_request(add_www_authenticate)
 
+    def arguments(self, schema: Any, *args: Any, **kwargs: Any) -> Callable:
+        """As flask-smorest's, with the schema made once: given a class, webargs would build
+        a new instance (and its nested ones) on every request."""
+        if isinstance(schema, type):
+            schema = schema()
+        return super().arguments(schema, *args, **kwargs)
+
     def add_url_rule(
         self,
         rule: str,

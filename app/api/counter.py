@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import jsonify, make_response, request
+from flask import jsonify, make_response, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
+from app.api.auth import reads_before_writing
 from app.api.blueprint import ApiBlueprint
 from app.api.fields import FreeText, Id, InputSchema, Lines, Quantity
 from app.api.schemas import OutputSchema
 from app.auth.access import roles_required
 from app.auth.roles import Role
 from app.auth.scope import get_scoped_or_404
+from app.common import isoformat_local
 from app.counter import operations as counter
-from app.counter.idempotency import MAX_KEY_LENGTH, IdempotencyKeyRequired, run_once
+from app.counter.idempotency import (
+    MAX_KEY_LENGTH,
+    IdempotencyKeyRequired,
+    run_once,
+    stored_answer,
+)
 from app.counter.models import Redemption
+from app.database import end_reading
 from app.extensions import db
 from app.points.models import PointAccount
 from app.registry.models import Student
@@ -31,6 +39,7 @@ class CardSchema(OutputSchema):
     name = ma.fields.String(required=True)
     class_name = ma.fields.String(allow_none=True)
     balance = ma.fields.Integer(required=True)
+    photo_url = ma.fields.String(allow_none=True)
 
 
 class RedemptionLineIn(InputSchema):
@@ -53,6 +62,7 @@ class RedemptionOut(OutputSchema):
     id = ma.fields.Integer(required=True)
     points_spent = ma.fields.Integer(required=True)
     balance_after = ma.fields.Integer(required=True)
+    created_at = ma.fields.String(required=True)
     lines = ma.fields.List(ma.fields.Nested(RedemptionLineOut), required=True)
 
 
@@ -88,17 +98,21 @@ def get_card(card_code: str):
         "name": student.name,
         "class_name": student.school_class.name if student.school_class else None,
         "balance": _balance(student.id),
+        # Only the school's counter may load it (no-store); null when there is no photo.
+        "photo_url": url_for("counter.card_photo", card_code=card.code) if student.photo else None,
     }
 
 
-def _answer(redemption: Redemption) -> dict:
+def _answer(checkout: counter.Checkout) -> dict:
     return {
-        "id": redemption.id,
-        "points_spent": redemption.points_spent,
-        "balance_after": redemption.balance_after,
+        "id": checkout.id,
+        "points_spent": checkout.points_spent,
+        "balance_after": checkout.balance_after,
+        # The server's time in the school's zone: the slip prints this, not the PC's clock.
+        "created_at": isoformat_local(checkout.created_at),
         "lines": [
             {"item_id": line.item_id, "quantity": line.quantity, "points": line.points}
-            for line in redemption.lines
+            for line in checkout.lines
         ],
     }
 
@@ -124,19 +138,28 @@ def _answer(redemption: Redemption) -> dict:
     ]
 )
 @roles_required(*COUNTER_ROLES)
+@reads_before_writing
 def create_redemption(args):
-    """Redeem a cart: points and stock go down together, or nothing happens."""
+    """Redeem a cart: points and stock go down together, or nothing happens.
+
+    Reads first (a stored answer for a retried key; the card and the items), then one short
+    write transaction: the key's claim, the ledgers, the stored answer.
+    """
     key = request.headers.get("Idempotency-Key", "")
     if not 1 <= len(key) <= MAX_KEY_LENGTH:
         raise IdempotencyKeyRequired(_("Send an Idempotency-Key header (1–128 characters)."))
-    lines = [counter.Line(line["item_id"], line["quantity"]) for line in args["lines"]]
-
-    def work():
-        redemption = counter.redeem(clerk=current_user, card_code=args["card_code"], lines=lines)
-        return 201, _answer(redemption)
-
-    status, answer, replayed = run_once(current_user.id, key, args, work)
-    db.session.commit()
+    clerk_id = current_user.id
+    stored = stored_answer(clerk_id, key, args)
+    if stored is None:
+        cart = counter.read_cart(
+            clerk=current_user,
+            card_code=args["card_code"],
+            lines=[counter.Line(line["item_id"], line["quantity"]) for line in args["lines"]],
+        )
+        end_reading(db.session)
+        stored = run_once(clerk_id, key, args, lambda: (201, _answer(counter.check_out(cart))))
+        db.session.commit()
+    status, answer, replayed = stored
     response = make_response(jsonify(answer), status)
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"

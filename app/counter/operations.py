@@ -1,10 +1,16 @@
 """Redemption at the 爱心超市 counter — the one place where the two ledgers move together.
 
-``redeem`` is one transaction (the caller commits or rolls back):
+``redeem`` = :func:`read_cart` then :func:`check_out`, in the caller's transaction (the caller
+commits, or rolls back on any ``DomainError``):
 
-1. the card: known, of the clerk's school, not revoked;
-2. the items: in the district's catalogue, active; quantities merged per item;
-3. the points: ``points.spend`` takes the total by a conditional update — the student's
+``read_cart`` — reads only, so on SQLite it runs before the write lock is taken:
+
+1. the card: known, of the clerk's school, not revoked, its student enrolled there;
+2. the items: in the district's catalogue, active; quantities merged per item.
+
+``check_out`` — the writes, SQLAlchemy Core statements built once at import:
+
+3. the points: ``points.spend_points`` takes the total by a conditional update — the student's
    account row is locked from here on (PostgreSQL) or the database is (SQLite);
 4. the limits: per item, per student, per month or semester, counted *after* that lock, so two
    checkouts of the same child cannot both slip under a limit;
@@ -14,7 +20,7 @@
 Any rule that says no raises a ``DomainError`` (``insufficient_points``, ``out_of_stock``,
 ``limit_exceeded``, ``card_revoked`` …) and the caller rolls everything back. ``void_redemption``
 gives points and stock back by compensating entries. Idempotent retries are the API's job
-(:mod:`app.counter.idempotency`), in the same transaction.
+(:mod:`app.counter.idempotency`), in the same transaction as the writes.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from app.auth.models import User
 from app.auth.roles import Role
@@ -39,6 +45,9 @@ from app.points.models import PointEntry
 from app.registry.models import Student
 
 CARD_PREFIX = "AX"
+# The points entry's reason: stored data, the same whatever language the clerk's page is in,
+# and like any shop's receipt it says where, not why the child had points.
+COUNTER_REASON = "爱心超市"
 _CARD_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # 32 symbols: 5 bits each
 MAX_LINES = 200
 
@@ -148,43 +157,66 @@ def _utc_start(day: date) -> datetime:
     return local.astimezone(UTC).replace(tzinfo=None)
 
 
+# Built once; counted after the points lock, inside the checkout's transaction.
+_REDEEMED_SINCE = (
+    select(func.coalesce(func.sum(RedemptionLine.quantity), 0))
+    .join(Redemption, Redemption.id == RedemptionLine.redemption_id)
+    .where(
+        Redemption.student_id == bindparam("b_student"),
+        Redemption.status == "completed",
+        RedemptionLine.item_id == bindparam("b_item"),
+        Redemption.created_at >= bindparam("b_since"),
+    )
+)
+
+
 def already_redeemed(student_id: int, item_id: int, since: date) -> int:
     """Units of an item the student took since a local date (voided checkouts don't count)."""
     return int(
         db.session.scalar(
-            select(func.coalesce(func.sum(RedemptionLine.quantity), 0))
-            .join(Redemption, Redemption.id == RedemptionLine.redemption_id)
-            .where(
-                Redemption.student_id == student_id,
-                Redemption.status == "completed",
-                RedemptionLine.item_id == item_id,
-                Redemption.created_at >= _utc_start(since),
-            )
+            _REDEEMED_SINCE,
+            {"b_student": student_id, "b_item": item_id, "b_since": _utc_start(since)},
         )
     )
 
 
-def _check_limits(student: Student, items: dict[int, Item], wanted: dict[int, int]) -> None:
-    today = local_today()
-    for item_id, quantity in wanted.items():
-        item = items[item_id]
-        if not item.limit_quantity:
-            continue
-        taken = already_redeemed(student.id, item_id, period_start(item.limit_period, today))
-        if taken + quantity > item.limit_quantity:
-            per = _("per month") if item.limit_period == "month" else _("per semester")
-            raise LimitExceeded(
-                _(
-                    "%(item)s: at most %(n)d %(per)s; %(left)d left.",
-                    item=item.name,
-                    n=item.limit_quantity,
-                    per=per,
-                    left=max(item.limit_quantity - taken, 0),
-                )
-            )
-
-
 # ---------------------------------------------------------------- redemption
+
+
+@dataclass(frozen=True)
+class CartLine:
+    item_id: int
+    quantity: int
+    points: int  # for the line: unit points × quantity
+    limit_quantity: int | None = None
+    limit_period: str | None = None
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Cart:
+    """What a checkout needs, read before anything is written (:func:`read_cart`)."""
+
+    clerk_id: int
+    school_id: int
+    card_id: int
+    student_id: int
+    lines: tuple[CartLine, ...]  # one per item, in item order (the stock lock order)
+
+    @property
+    def total(self) -> int:
+        return sum(line.points for line in self.lines)
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """A completed redemption, as :func:`check_out` wrote it."""
+
+    id: int
+    points_spent: int
+    balance_after: int
+    created_at: datetime  # UTC, naive, as stored
+    lines: tuple[CartLine, ...]
 
 
 def _merge(lines: Iterable[Line]) -> dict[int, int]:
@@ -206,59 +238,156 @@ def _merge(lines: Iterable[Line]) -> dict[int, int]:
     return wanted
 
 
-def redeem(*, clerk: User, card_code: str, lines: Iterable[Line]) -> Redemption:
-    """Check out a student's cart: points and stock go down together, or nothing happens."""
-    card = find_card(card_code, clerk)
-    student = db.session.get(Student, card.student_id)
-    if student.status != "enrolled" or student.school_id != clerk.school_id:
-        raise CardNotFound(_("Unknown card."))
+# The reads of read_cart, built once, on the tables (no ORM entities: plain rows are cheaper).
+_CARDS, _STUDENTS, _ITEMS_T = Card.__table__, Student.__table__, Item.__table__
+_CARD = (
+    select(_CARDS.c.id, _CARDS.c.student_id, _CARDS.c.status)
+    .join(_STUDENTS, _STUDENTS.c.id == _CARDS.c.student_id)
+    .where(
+        _CARDS.c.code == bindparam("b_code"),
+        _CARDS.c.school_id == bindparam("b_school"),
+        _STUDENTS.c.school_id == bindparam("b_school"),
+        _STUDENTS.c.status == "enrolled",
+    )
+)
+_ITEMS = select(
+    _ITEMS_T.c.id,
+    _ITEMS_T.c.points,
+    _ITEMS_T.c.limit_quantity,
+    _ITEMS_T.c.limit_period,
+    _ITEMS_T.c.name,
+).where(
+    _ITEMS_T.c.id.in_(bindparam("b_ids", expanding=True)),
+    _ITEMS_T.c.district_id == bindparam("b_district"),
+    _ITEMS_T.c.active.is_(True),
+)
+
+
+def read_cart(*, clerk: User, card_code: str, lines: Iterable[Line]) -> Cart:
+    """Steps 1–2, reads only: the card (of the clerk's school, not revoked, its student still
+    enrolled there) and the items (in the district's catalogue, active). Two queries."""
     wanted = _merge(lines)
+    card = (
+        db.session.execute(
+            _CARD, {"b_code": normalise_code(card_code), "b_school": clerk.school_id}
+        ).first()
+        if clerk.school_id
+        else None
+    )
+    if card is None:
+        raise CardNotFound(_("Unknown card."))
+    if card.status != "active":
+        raise CardRevoked(_("This card has been replaced; please use the new card."))
     items = {
-        item.id: item
-        for item in db.session.scalars(
-            select(Item).where(
-                Item.id.in_(wanted), Item.district_id == clerk.district_id, Item.active.is_(True)
-            )
+        row.id: row
+        for row in db.session.execute(
+            _ITEMS, {"b_ids": list(wanted), "b_district": clerk.district_id}
         )
     }
     for index, item_id in enumerate(wanted):
         if item_id not in items:
             raise ValidationFailed(_("Unknown item."), field=f"lines.{index}.item_id")
-    total = sum(items[i].points * q for i, q in wanted.items())
-    entry = points.spend(student, total, reason=_("Love supermarket"), user_id=clerk.id)
-    _check_limits(student, items, wanted)
-    moves = inventory.take_lines(
-        clerk.school_id,
-        [inventory.Line(i, q) for i, q in wanted.items()],
-        kind="redemption",
-        user_id=clerk.id,
-    )
-    redemption = Redemption(
-        school_id=clerk.school_id,
-        student_id=student.id,
-        card_id=card.id,
+    return Cart(
         clerk_id=clerk.id,
-        created_at=entry.created_at,
-        points_spent=total,
-        balance_after=entry.balance_after,
-        status="completed",
-        point_entry_id=entry.id,
-    )
-    db.session.add(redemption)
-    db.session.flush()
-    by_item = {move.item_id: move for move in moves}
-    for item_id in sorted(wanted):
-        db.session.add(
-            RedemptionLine(
-                redemption_id=redemption.id,
+        school_id=clerk.school_id,
+        card_id=card.id,
+        student_id=card.student_id,
+        lines=tuple(
+            CartLine(
                 item_id=item_id,
                 quantity=wanted[item_id],
                 points=items[item_id].points * wanted[item_id],
-                stock_move_id=by_item[item_id].id,
+                limit_quantity=items[item_id].limit_quantity,
+                limit_period=items[item_id].limit_period,
+                name=items[item_id].name,
             )
+            for item_id in sorted(wanted)
+        ),
+    )
+
+
+def _check_limits(cart: Cart) -> None:
+    today = local_today()
+    for line in cart.lines:
+        if not line.limit_quantity:
+            continue
+        taken = already_redeemed(
+            cart.student_id, line.item_id, period_start(line.limit_period, today)
         )
-    db.session.flush()
-    return redemption
+        if taken + line.quantity > line.limit_quantity:
+            per = _("per month") if line.limit_period == "month" else _("per semester")
+            raise LimitExceeded(
+                _(
+                    "%(item)s: at most %(n)d %(per)s; %(left)d left.",
+                    item=line.name,
+                    n=line.limit_quantity,
+                    per=per,
+                    left=max(line.limit_quantity - taken, 0),
+                )
+            )
+
+
+_REDEMPTIONS = Redemption.__table__
+_NEW_REDEMPTION = _REDEMPTIONS.insert().returning(_REDEMPTIONS.c.id)
+_NEW_LINE = RedemptionLine.__table__.insert()
+
+
+def check_out(cart: Cart) -> Checkout:
+    """Steps 3–6, the writes, in the caller's transaction; a ``DomainError`` means roll back.
+
+    Points first (the student's account row is locked from here on — PostgreSQL — or the
+    database is — SQLite), then the limits, counted after that lock, then the stock in item
+    order, then the redemption and its lines. SQLAlchemy Core statements built once.
+    """
+    spent = points.spend_points(
+        cart.student_id, cart.school_id, cart.total, reason=COUNTER_REASON, user_id=cart.clerk_id
+    )
+    _check_limits(cart)
+    taken = inventory.take_lines(
+        cart.school_id,
+        [inventory.Line(line.item_id, line.quantity) for line in cart.lines],
+        kind="redemption",
+        user_id=cart.clerk_id,
+    )
+    redemption_id = db.session.execute(
+        _NEW_REDEMPTION,
+        {
+            "school_id": cart.school_id,
+            "student_id": cart.student_id,
+            "card_id": cart.card_id,
+            "clerk_id": cart.clerk_id,
+            "created_at": spent.created_at,
+            "points_spent": cart.total,
+            "balance_after": spent.balance_after,
+            "status": "completed",
+            "point_entry_id": spent.entry_id,
+        },
+    ).scalar_one()
+    db.session.execute(
+        _NEW_LINE,
+        [
+            {
+                "redemption_id": redemption_id,
+                "item_id": line.item_id,
+                "quantity": line.quantity,
+                "points": line.points,
+                "stock_move_id": move.move_id,
+            }
+            for line, move in zip(cart.lines, taken, strict=True)
+        ],
+    )
+    return Checkout(
+        id=redemption_id,
+        points_spent=cart.total,
+        balance_after=spent.balance_after,
+        created_at=spent.created_at,
+        lines=cart.lines,
+    )
+
+
+def redeem(*, clerk: User, card_code: str, lines: Iterable[Line]) -> Checkout:
+    """Check out a student's cart: points and stock go down together, or nothing happens."""
+    return check_out(read_cart(clerk=clerk, card_code=card_code, lines=lines))
 
 
 def can_void(redemption: Redemption, user: User) -> bool:

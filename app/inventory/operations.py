@@ -220,18 +220,19 @@ def _ensure_level(school_id: int, item_id: int) -> None:
     db.session.execute(stmt)
 
 
-# Built once (statement construction costs more than the SQLite statement itself); the values
-# are bound per call.
+# Built once (statement construction costs more than the SQLite statement itself), on the
+# table rather than the model, so the ORM's bulk-update bookkeeping is skipped; the values are
+# bound per call.
+_LEVELS = StockLevel.__table__
 _CHANGE_ON_HAND = (
-    update(StockLevel)
+    update(_LEVELS)
     .where(
-        StockLevel.school_id == bindparam("b_school"),
-        StockLevel.item_id == bindparam("b_item"),
-        StockLevel.on_hand + bindparam("b_delta") >= 0,
+        _LEVELS.c.school_id == bindparam("b_school"),
+        _LEVELS.c.item_id == bindparam("b_item"),
+        _LEVELS.c.on_hand + bindparam("b_delta") >= 0,
     )
-    .values(on_hand=StockLevel.on_hand + bindparam("b_delta"), updated_at=bindparam("b_now"))
-    .returning(StockLevel.id, StockLevel.on_hand)
-    .execution_options(synchronize_session=False)
+    .values(on_hand=_LEVELS.c.on_hand + bindparam("b_delta"), updated_at=bindparam("b_now"))
+    .returning(_LEVELS.c.id, _LEVELS.c.on_hand)
 )
 
 
@@ -350,49 +351,12 @@ def _open_lot(
     return lot
 
 
-# The item's lots with units left, in the order outflows use them: earliest expiry first (no
-# expiry last, on both databases), then first in first out. The rows are locked (PostgreSQL)
-# and re-read: the stock row's lock, taken first, already serialises every change to this
-# item's lots, and FOR UPDATE states it; lots are then changed through the ORM, so a stale
-# copy in the session must not be used.
-_OPEN_LOTS = (
-    select(StockLot)
-    .where(
-        StockLot.school_id == bindparam("b_school"),
-        StockLot.item_id == bindparam("b_item"),
-        StockLot.remaining > 0,
-    )
-    .order_by(StockLot.expiry_date.asc().nulls_last(), StockLot.received_at, StockLot.id)
-    .with_for_update()
-    .execution_options(populate_existing=True)
-)
-
-
-def _allocate(
-    move: StockMove, quantity: int, *, lot: StockLot | None = None
-) -> list[tuple[StockLot, int]]:
-    """Take ``quantity`` units of the move's item from its lots (or from ``lot`` alone)."""
-    lots = (
-        [lot]
-        if lot is not None
-        else db.session.scalars(_OPEN_LOTS, {"b_school": move.school_id, "b_item": move.item_id})
-    )
-    taken: list[tuple[StockLot, int]] = []
-    need = quantity
-    for candidate in lots:
-        take = min(candidate.remaining, need)
-        candidate.remaining -= take
-        db.session.add(LotAllocation(move_id=move.id, lot_id=candidate.id, quantity=take))
-        taken.append((candidate, take))
-        need -= take
-        if need == 0:
-            break
-    if need:
-        raise LedgerInconsistent(
-            f"school {move.school_id} item {move.item_id}: lots short by {need} units"
-        )
+def _allocate_from(move: StockMove, lot: StockLot, quantity: int) -> list[tuple[StockLot, int]]:
+    """Take ``quantity`` units of the move's item from one batch (checked by the caller)."""
+    lot.remaining -= quantity
+    db.session.add(LotAllocation(move_id=move.id, lot_id=lot.id, quantity=quantity))
     db.session.flush()
-    return taken
+    return [(lot, quantity)]
 
 
 def _inflow(
@@ -426,6 +390,109 @@ def _inflow(
     return move
 
 
+@dataclass(frozen=True)
+class Taken:
+    """An outflow as :func:`_take` wrote it: the move and the (lot id, units) it took."""
+
+    move_id: int
+    item_id: int
+    quantity: int
+    balance_after: int
+    lots: tuple[tuple[int, int], ...]
+
+
+_MOVES = StockMove.__table__
+_LOTS = StockLot.__table__
+_NEW_OUT_MOVE = (
+    _MOVES.insert()
+    .values(
+        school_id=bindparam("b_school"),
+        item_id=bindparam("b_item"),
+        kind=bindparam("b_kind"),
+        quantity=bindparam("b_quantity"),
+        balance_after=bindparam("b_balance"),
+        reason=bindparam("b_reason"),
+        created_at=bindparam("b_now"),
+        created_by_id=bindparam("b_user"),
+    )
+    .returning(_MOVES.c.id)
+)
+# The item's lots with units left, in the order outflows use them: earliest expiry first (no
+# expiry last, on both databases), then first in, first out. FOR UPDATE (PostgreSQL) states
+# what the stock row's lock, taken first, already ensures: one move of the item at a time.
+_OPEN_LOT_ROWS = (
+    select(_LOTS.c.id, _LOTS.c.remaining)
+    .where(
+        _LOTS.c.school_id == bindparam("b_school"),
+        _LOTS.c.item_id == bindparam("b_item"),
+        _LOTS.c.remaining > 0,
+    )
+    .order_by(_LOTS.c.expiry_date.asc().nulls_last(), _LOTS.c.received_at, _LOTS.c.id)
+    .with_for_update()
+)
+_TAKE_FROM_LOT = (
+    update(_LOTS)
+    .where(_LOTS.c.id == bindparam("b_lot"))
+    .values(remaining=_LOTS.c.remaining - bindparam("b_take"))
+)
+_ALLOCATE = LotAllocation.__table__.insert()
+
+
+def _take(
+    school_id: int,
+    item_id: int,
+    quantity: int,
+    kind: str,
+    *,
+    user_id: int | None,
+    reason: str | None = None,
+    **refs: int | None,
+) -> Taken:
+    """On-hand down by ``quantity`` (already validated), the move, and the units taken from
+    the lots in FEFO/FIFO order — in SQLAlchemy Core, a handful of statements.
+
+    ``OutOfStock`` before anything is written. Lots already loaded in the session are brought
+    in step with their rows. ``refs`` (transfer_id, stocktake_id) go on the move.
+    """
+    balance = _change_on_hand(school_id, item_id, -quantity)
+    if balance is None:
+        raise _out_of_stock(item_id)
+    move_id = db.session.execute(
+        _NEW_OUT_MOVE.values(**refs) if refs else _NEW_OUT_MOVE,
+        {
+            "b_school": school_id,
+            "b_item": item_id,
+            "b_kind": kind,
+            "b_quantity": -quantity,
+            "b_balance": balance,
+            "b_reason": (reason or None) and reason[:200],
+            "b_now": utcnow(),
+            "b_user": user_id,
+        },
+    ).scalar_one()
+    taken: list[tuple[int, int]] = []
+    need = quantity
+    for lot_id, remaining in db.session.execute(
+        _OPEN_LOT_ROWS, {"b_school": school_id, "b_item": item_id}
+    ):
+        take = min(remaining, need)
+        taken.append((lot_id, take))
+        need -= take
+        if need == 0:
+            break
+    if need:
+        raise LedgerInconsistent(f"school {school_id} item {item_id}: lots short by {need} units")
+    db.session.execute(_TAKE_FROM_LOT, [{"b_lot": lot, "b_take": n} for lot, n in taken])
+    db.session.execute(
+        _ALLOCATE, [{"move_id": move_id, "lot_id": lot, "quantity": n} for lot, n in taken]
+    )
+    for lot_id, n in taken:
+        loaded = db.session.identity_map.get(identity_key(StockLot, lot_id))
+        if loaded is not None:
+            set_committed_value(loaded, "remaining", loaded.remaining - n)
+    return Taken(move_id, item_id, quantity, balance, tuple(taken))
+
+
 def _out_of_stock(item_id: int) -> OutOfStock:
     name = db.session.scalar(select(Item.name).where(Item.id == item_id)) or str(item_id)
     return OutOfStock(_("Not enough %(item)s in stock.", item=name), item_id=item_id)
@@ -444,30 +511,32 @@ def _outflow(
 ) -> tuple[StockMove, list[tuple[StockLot, int]]]:
     """On-hand down by ``quantity`` (already validated), allocated to lots; the move and the
     lots it took from. ``OutOfStock`` before anything is written."""
-    lot = None
-    if lot_id is not None:
-        # One batch (a write-off of expired goods): check it before changing anything. The
-        # stock row is locked first, as everywhere, so the lock order stays row → its lots.
-        _lock_levels([(school_id, item_id)], create=False)
-        lot = db.session.scalars(
-            select(StockLot)
-            .where(
-                StockLot.id == lot_id,
-                StockLot.school_id == school_id,
-                StockLot.item_id == item_id,
-            )
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).one_or_none()
-        if lot is None:
-            raise ValidationFailed(_("That batch is not of this item here."), field="lot_id")
-        if lot.remaining < quantity:
-            raise OutOfStock(_("That batch does not have enough units left."), item_id=item_id)
+    if lot_id is None:
+        taken = _take(school_id, item_id, quantity, kind, user_id=user_id, reason=reason, **refs)
+        move = db.session.get(StockMove, taken.move_id)
+        return move, [(db.session.get(StockLot, lot), n) for lot, n in taken.lots]
+    # One batch (a write-off of expired goods): check it before changing anything. The stock
+    # row is locked first, as everywhere, so the lock order stays row → its lots.
+    _lock_levels([(school_id, item_id)], create=False)
+    lot = db.session.scalars(
+        select(StockLot)
+        .where(
+            StockLot.id == lot_id,
+            StockLot.school_id == school_id,
+            StockLot.item_id == item_id,
+        )
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+    if lot is None:
+        raise ValidationFailed(_("That batch is not of this item here."), field="lot_id")
+    if lot.remaining < quantity:
+        raise OutOfStock(_("That batch does not have enough units left."), item_id=item_id)
     balance = _change_on_hand(school_id, item_id, -quantity)
     if balance is None:
         raise _out_of_stock(item_id)
     move = _new_move(school_id, item_id, kind, -quantity, balance, user_id, reason, **refs)
-    return move, _allocate(move, quantity, lot=lot)
+    return move, _allocate_from(move, lot, quantity)
 
 
 # ---------------------------------------------------------------- public operations
@@ -531,17 +600,18 @@ def take_lines(
     kind: str = "redemption",
     user_id: int | None = None,
     reason: str | None = None,
-) -> list[StockMove]:
+) -> list[Taken]:
     """Several items at once, all or nothing (the caller rolls back on ``OutOfStock``).
 
     Items are changed in id order so that two transactions never wait on each other's rows.
+    The counter's path: Core statements only, no ORM objects (:func:`_take`).
     """
     merged: dict[int, int] = {}
     for index, line in enumerate(lines):
         quantity = _check_quantity(line.quantity, field=f"lines.{index}.quantity")
         merged[line.item_id] = merged.get(line.item_id, 0) + quantity
     return [
-        take_stock(school_id, item_id, merged[item_id], kind=kind, user_id=user_id, reason=reason)
+        _take(school_id, item_id, merged[item_id], kind, user_id=user_id, reason=reason)
         for item_id in sorted(merged)
     ]
 

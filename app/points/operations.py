@@ -14,11 +14,14 @@ hold the database's write lock), with ``CHECK (balance >= 0)`` as the backstop.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from app.common import DomainError, ValidationFailed, local_today, local_zone, utcnow
 from app.extensions import db
@@ -184,30 +187,91 @@ def credit(
     )
 
 
+@dataclass(frozen=True)
+class Spent:
+    """A redemption's points entry, as :func:`spend_points` wrote it."""
+
+    entry_id: int
+    balance_after: int
+    created_at: datetime
+
+
+_ACCOUNTS = PointAccount.__table__
+_ENTRIES = PointEntry.__table__
+# The counter's two statements, built once (building costs more than running them on SQLite).
+# No row back from the update: the account is missing or holds too few points.
+_SPEND = (
+    update(_ACCOUNTS)
+    .where(
+        _ACCOUNTS.c.student_id == bindparam("b_student"),
+        _ACCOUNTS.c.balance >= bindparam("b_points"),
+    )
+    .values(balance=_ACCOUNTS.c.balance - bindparam("b_points"), updated_at=bindparam("b_now"))
+    .returning(_ACCOUNTS.c.id, _ACCOUNTS.c.balance)
+)
+_SPEND_ENTRY = (
+    insert(_ENTRIES)
+    .values(
+        student_id=bindparam("b_student"),
+        school_id=bindparam("b_school"),
+        kind="redemption",
+        points=bindparam("b_delta"),
+        balance_after=bindparam("b_balance"),
+        reason=bindparam("b_reason"),
+        created_at=bindparam("b_now"),
+        created_by_id=bindparam("b_user"),
+        source="counter",
+    )
+    .returning(_ENTRIES.c.id)
+)
+
+
+def spend_points(
+    student_id: int, school_id: int, points: int, *, reason: str | None, user_id: int | None
+) -> Spent:
+    """Take points for a redemption: the conditional update and the entry, two statements.
+
+    ``InsufficientPoints`` (nothing written) if the balance is too small. SQLAlchemy Core on the
+    tables, so the counter's hot path builds no ORM objects; an account already loaded in the
+    session is brought in step with the row.
+    """
+    _check_points(points)
+    now = utcnow()
+    row = db.session.execute(
+        _SPEND, {"b_student": student_id, "b_points": points, "b_now": now}
+    ).first()
+    if row is None:
+        raise InsufficientPoints(_("Not enough points."))
+    account_id, balance = row
+    loaded = db.session.identity_map.get(identity_key(PointAccount, account_id))
+    if loaded is not None:
+        set_committed_value(loaded, "balance", balance)
+        set_committed_value(loaded, "updated_at", now)
+    entry_id = db.session.execute(
+        _SPEND_ENTRY,
+        {
+            "b_student": student_id,
+            "b_school": school_id,
+            "b_delta": -points,
+            "b_balance": balance,
+            "b_reason": (reason or "").strip()[:200] or None,
+            "b_now": now,
+            "b_user": user_id,
+        },
+    ).scalar_one()
+    return Spent(entry_id=entry_id, balance_after=balance, created_at=now)
+
+
 def spend(
     student: Student,
     points: int,
     *,
     reason: str | None,
     user_id: int | None = None,
-    source: str | None = "counter",
-    source_id: int | None = None,
 ) -> PointEntry:
-    """Take points for a redemption; ``InsufficientPoints`` (nothing written) if too few."""
-    _check_points(points)
-    balance = _change_balance(student, -points)
-    if balance is None:
-        raise InsufficientPoints(_("Not enough points."))
-    return _entry(
-        student,
-        "redemption",
-        -points,
-        balance,
-        reason=reason,
-        user_id=user_id,
-        source=source,
-        source_id=source_id,
-    )
+    """:func:`spend_points` for callers that want the entry as an ORM object."""
+    spent = spend_points(student.id, student.school_id, points, reason=reason, user_id=user_id)
+    return db.session.get(PointEntry, spent.entry_id)
 
 
 def reverse(entry: PointEntry, *, reason: str, user_id: int | None = None) -> PointEntry:

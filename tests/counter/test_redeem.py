@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from app.counter import operations as counter
 from app.counter.models import IdempotencyKey, Redemption
@@ -14,7 +15,7 @@ from app.inventory import operations as inventory
 from app.inventory.models import StockLevel
 from app.ledgers import run_checks
 from app.points import operations as points
-from app.points.models import PointAccount
+from app.points.models import PointAccount, PointEntry
 from app.registry import operations as registry
 
 
@@ -146,7 +147,9 @@ def test_void_gives_points_and_stock_back_and_only_once(shop, db, world):
     )
     db.session.commit()
     with pytest.raises(counter.VoidNotAllowed):
-        counter.void_redemption(r, user=world.user("teacher_a1"), reason="x")
+        counter.void_redemption(
+            db.session.get(Redemption, r.id), user=world.user("teacher_a1"), reason="x"
+        )
     db.session.rollback()
     counter.void_redemption(
         db.session.get(Redemption, r.id), user=world.user("officer_a1"), reason="退货"
@@ -208,6 +211,85 @@ def test_api_redeems_and_a_retry_returns_the_first_answer(shop, client, api_toke
     assert other.get_json()["error"]["code"] == "idempotency_conflict"
 
 
+def test_api_answer_carries_the_servers_time_in_the_schools_zone(shop, client, api_token):
+    before = datetime.now(UTC).replace(microsecond=0)
+    body = {"card_code": shop["code"], "lines": [{"item_id": shop["pencil"], "quantity": 1}]}
+    answer = _post(client, api_token(shop["clerk"]), body).get_json()
+    created = datetime.fromisoformat(answer["created_at"])
+    assert created.utcoffset() == timedelta(hours=8)  # Asia/Shanghai, whatever the PC says
+    assert before <= created <= datetime.now(UTC) + timedelta(seconds=1)
+
+
+def test_api_retry_after_the_card_was_reissued_still_gets_the_first_answer(
+    shop, client, api_token, db
+):
+    headers = api_token(shop["clerk"])
+    body = {"card_code": shop["code"], "lines": [{"item_id": shop["pencil"], "quantity": 2}]}
+    first = _post(client, headers, body, key="lost-reply")
+    counter.reissue_card(db.session.get(registry.Student, shop["student"]), reason="丢失")
+    db.session.commit()
+    again = _post(client, headers, body, key="lost-reply")
+    assert again.status_code == 201 and again.get_json() == first.get_json()
+    assert _post(client, headers, body, key="new-cart").get_json()["error"]["code"] == (
+        "card_revoked"
+    )
+    assert _counts(db)[0] == 1 and _balance(db, shop["student"]) == 96
+
+
+def test_api_out_of_stock_after_points_were_taken_leaves_nothing_but_the_refusal(
+    shop, client, api_token, db
+):
+    """The points go first; the stock then says no: the whole transaction is undone and only
+    the refusal is kept under the key (no savepoint, a second transaction)."""
+    points.credit(db.session.get(registry.Student, shop["student"]), 500, kind="award", reason="x")
+    db.session.commit()
+    headers = api_token(shop["clerk"])
+    body = {"card_code": shop["code"], "lines": [{"item_id": shop["pencil"], "quantity": 51}]}
+    refused = _post(client, headers, body, key="oos")
+    assert refused.status_code == 409
+    assert refused.get_json()["error"]["code"] == "out_of_stock"
+    assert _balance(db, shop["student"]) == 600
+    assert _on_hand(db, shop["school"], shop["pencil"]) == 50
+    assert _counts(db) == (0, 1)
+    assert db.session.scalar(select(func.count()).select_from(PointEntry)) == 2  # the credits
+    again = _post(client, headers, body, key="oos")
+    assert again.get_json() == refused.get_json()
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert all(not c.problems for c in run_checks())
+
+
+def test_api_checkout_write_transaction_holds_only_writes(shop, client, api_token, db, app):
+    """On SQLite the writer lock is held from BEGIN IMMEDIATE to COMMIT: the token, the card
+    and the items are read before it; inside it only the claim, the ledgers (with their
+    conditional updates and the lot lookup) and the stored answer."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("the writer lock is SQLite's")
+    headers = api_token(shop["clerk"])
+    body = {"card_code": shop["code"], "lines": [{"item_id": shop["pencil"], "quantity": 1}]}
+    _post(client, headers, body, key="warm")  # the token's last-use stamp, once a minute
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):  # noqa: ARG001
+        statements.append(statement.split()[0].upper() + " " + statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        assert _post(client, headers, body, key="measured").status_code == 201
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    writers = [i for i, s in enumerate(statements) if s.startswith("BEGIN BEGIN IMMEDIATE")]
+    assert len(writers) == 1, statements  # one write transaction, after the reads
+    begin = writers[0]
+    before, inside = statements[:begin], statements[begin + 1 :]
+    assert any("api_token" in s for s in before) and any("FROM card" in s for s in before)
+    reads = [s for s in inside if s.startswith("SELECT")]
+    assert len(reads) == 1 and "stock_lot" in reads[0], reads  # the lots, FEFO
+    assert not any("api_token" in s or "FROM card" in s for s in inside)
+    # claim; points update + entry; stock update + move, lots, lot update + allocation;
+    # redemption + line; the stored answer
+    assert len(inside) == 11, inside
+
+
 def test_api_requires_an_idempotency_key(shop, client, api_token, db):
     body = {"card_code": shop["code"], "lines": [{"item_id": shop["pencil"], "quantity": 1}]}
     for key in (None, "x" * 129):
@@ -249,6 +331,7 @@ def test_api_card_lookup(shop, client, api_token, world):
         "name": "李小花",
         "class_name": "三年级(2)班",
         "balance": 100,
+        "photo_url": None,
     }
     assert (
         client.get(

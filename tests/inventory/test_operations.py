@@ -157,10 +157,18 @@ def test_take_lines_is_all_or_nothing_after_the_callers_rollback(db, shop):
 def test_take_lines_merges_lines_and_goes_in_item_order(db, shop):
     ops.receive_stock(shop.a1, shop.pen, 10)
     ops.receive_stock(shop.a1, shop.book, 10)
-    moves = ops.take_lines(
+    taken = ops.take_lines(
         shop.a1, [ops.Line(shop.book, 1), ops.Line(shop.pen, 2), ops.Line(shop.book, 3)]
     )
-    assert [(m.item_id, m.quantity) for m in moves] == [(shop.pen, -2), (shop.book, -4)]
+    assert [(t.item_id, t.quantity, t.balance_after) for t in taken] == [
+        (shop.pen, 2, 8),
+        (shop.book, 4, 6),
+    ]
+    moves = [db.session.get(StockMove, t.move_id) for t in taken]
+    assert [(m.item_id, m.kind, m.quantity) for m in moves] == [
+        (shop.pen, "redemption", -2),
+        (shop.book, "redemption", -4),
+    ]
     assert on_hand(shop.a1, shop.book) == 6
     assert ops.take_lines(shop.a1, []) == []
 
@@ -554,7 +562,8 @@ def test_reorder_level(db, shop):
 def test_return_lines_gives_back_a_whole_basket(db, shop):
     ops.receive_stock(shop.a1, shop.pen, 5)
     ops.receive_stock(shop.a1, shop.book, 5)
-    basket = ops.take_lines(shop.a1, [ops.Line(shop.book, 2), ops.Line(shop.pen, 1)])
+    taken = ops.take_lines(shop.a1, [ops.Line(shop.book, 2), ops.Line(shop.pen, 1)])
+    basket = [db.session.get(StockMove, t.move_id) for t in taken]
     db.session.commit()
     back = ops.return_lines(list(reversed(basket)), reason="兑换作废")
     db.session.commit()
