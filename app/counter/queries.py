@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import joinedload, selectinload
@@ -15,6 +16,7 @@ from app.counter.models import Card, Redemption, RedemptionLine
 from app.extensions import db
 from app.inventory.models import Item, StockLevel
 from app.org.models import SchoolClass
+from app.registry import photos
 from app.registry.models import Student
 
 
@@ -96,3 +98,19 @@ def classes_with_counts(school_id: int) -> list[tuple[SchoolClass, int, int]]:
         .order_by(SchoolClass.grade, SchoolClass.number)
     ).all()
     return [(row[0], row[1], row[2]) for row in rows]
+
+
+def card_photo_path(code: str, school_id: int) -> Path | None:
+    """The stored photo of the enrolled student behind an active card of this school, if any."""
+    name = db.session.scalar(
+        select(Student.photo)
+        .join(Card, Card.student_id == Student.id)
+        .where(
+            Card.code == code,
+            Card.status == "active",
+            Card.school_id == school_id,
+            Student.school_id == school_id,
+            Student.status == "enrolled",
+        )
+    )
+    return photos.photo_path(name)

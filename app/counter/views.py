@@ -5,10 +5,12 @@
   (``static/js/counter.js``); a slip is printed. Nothing about aid is shown, ever (DOMAIN §4).
 * ``/counter/today`` — today's checkouts (a clerk's own; the officer's whole school), with voids.
 * ``/counter/close`` — the clerk's day close (日结); the officer signs the school's closes off.
+* ``/counter/cards/<card_code>/photo`` — the scanned child's photo, beside the name at the counter.
 * ``/counter/cards`` — the officer issues missing cards per class, prints an A4 card sheet (QR
   images made here, scoped) and reissues a lost card (the old code stops working).
 
-Only the school's counter clerk and its aid officer use these pages; other roles get 403.
+Only the school's counter clerk and its aid officer use these pages; other roles get 403 (404
+for a child's photo).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    send_file,
     url_for,
 )
 from flask_babel import gettext as _
@@ -31,7 +34,7 @@ from flask_login import current_user
 from qrcode.constants import ERROR_CORRECT_M
 from sqlalchemy import select
 
-from app.auth.access import roles_required
+from app.auth.access import roles_required, staff_required
 from app.auth.models import User
 from app.auth.roles import Role
 from app.auth.scope import get_scoped_or_404, scoped
@@ -191,6 +194,24 @@ def card_sheet(class_id: int):
     return render_template(
         "counter/card_sheet.html", school=_school(), school_class=school_class, rows=rows
     )
+
+
+@bp.route("/cards/<card_code>/photo")
+@staff_required
+def card_photo(card_code: str):
+    """The photo beside the name at the counter: the clerk's or officer's own school only.
+
+    Every other role and school, a revoked card and a child without a photo get the same 404,
+    so the answer tells nobody else whether a code or a photo exists. Never cached.
+    """
+    if current_user.role not in COUNTER_PAGE_ROLES or not current_user.school_id:
+        abort(404)
+    path = queries.card_photo_path(card_code, current_user.school_id)
+    if path is None:
+        abort(404)
+    response = send_file(path, mimetype="image/jpeg", etag=False, conditional=False)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.route("/cards/<int:card_id>/qr.png")

@@ -1,5 +1,6 @@
-// The 爱心超市 counter: a keyboard-wedge scanner (fast keys ending in Enter) or the code box
-// finds the card; the cart is confirmed once per Idempotency-Key. No inline code (CSP).
+// The 爱心超市 counter: a keyboard-wedge scanner (fast keys ending in Enter), the camera
+// (qr-scanner, vendored) or the code box finds the card; the cart is confirmed once per
+// Idempotency-Key. No inline code (CSP).
 (function () {
   "use strict";
   var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
@@ -156,23 +157,141 @@
     clearError();
     codeInput.value = "";
     show(scanBox);
+    if (camera.wanted) openCamera(); // the camera was in use: ready for the next child
   }
 
+  // The photo beside the name, or the name's first character in a circle.
+  var photoTurn = 0;
+  function showPhoto(student, code) {
+    var img = $("counter-photo"), initial = $("counter-initial");
+    var turn = ++photoTurn;
+    initial.textContent = Array.from(student.name || "")[0] || "";
+    img.classList.add("d-none");
+    initial.classList.remove("d-none");
+    img.removeAttribute("src");
+    // An answer without the field (an older server) may still have a photo at the usual place.
+    var url = "photo_url" in student
+      ? student.photo_url
+      : data.urls.photo.replace("CODE", encodeURIComponent(code));
+    if (!url) return;
+    img.onload = function () {
+      if (turn !== photoTurn) return;
+      img.classList.remove("d-none");
+      initial.classList.add("d-none");
+    };
+    img.onerror = function () {
+      if (turn !== photoTurn) return;
+      img.classList.add("d-none");
+      initial.classList.remove("d-none");
+    };
+    img.src = url;
+  }
+
+  // Resolves true when the card was found (the sale screen is shown), false otherwise.
   function lookUp(code) {
     code = (code || "").trim();
-    if (!code || state.busy) return;
+    if (!code || state.busy) return Promise.resolve(false);
     clearError();
     state.busy = true;
-    api("GET", data.urls.card.replace("CODE", encodeURIComponent(code))).then(function (res) {
+    return api("GET", data.urls.card.replace("CODE", encodeURIComponent(code))).then(function (res) {
       state.busy = false;
-      if (!res.ok) { showError(errorMessage(res.status, res.body)); return; }
+      if (!res.ok) { showError(errorMessage(res.status, res.body)); return false; }
+      if (camera.open) closeCamera(true); // serving this child; reopened at "next child"
       state = { code: code, student: res.body, cart: {}, key: null, busy: false, done: false };
       $("counter-name").textContent = res.body.name;
       $("counter-class").textContent = res.body.class_name || T.no_class;
       $("counter-balance").textContent = res.body.balance;
+      showPhoto(res.body, code);
       show(sale);
       render();
-    }, function () { state.busy = false; showError(T.network); });
+      return true;
+    }, function () { state.busy = false; showError(T.network); return false; });
+  }
+
+  // Every scanner (USB, camera) ends here. Mid-cart a stray scan is ignored.
+  function scanned(code) {
+    if (state.student && !state.done && Object.keys(state.cart).length) {
+      return Promise.resolve(false);
+    }
+    return lookUp(code);
+  }
+
+  // ---- The camera: the second way to scan. qr-scanner uses the browser's BarcodeDetector or
+  // its worker (served from /static: CSP worker-src 'self'). Cameras need a secure context
+  // (HTTPS, or localhost); qr-scanner reports every failure alike, so the reason is asked after.
+  var camera = { scanner: null, wanted: false, open: false, badCode: null, badAt: 0 };
+  var cameraPanel = $("counter-camera"), cameraMessage = $("counter-camera-message");
+  var cameraOpenBtn = $("counter-camera-open");
+
+  function cameraSay(message) {
+    cameraMessage.textContent = message || "";
+    cameraMessage.classList.toggle("d-none", !message);
+  }
+
+  function closeCamera(keepWanted) {
+    if (!keepWanted) camera.wanted = false;
+    camera.open = false;
+    if (camera.scanner) camera.scanner.stop();
+    cameraPanel.classList.add("d-none");
+    cameraOpenBtn.classList.remove("d-none");
+  }
+
+  function cameraFailure() {
+    var permission = navigator.permissions && navigator.permissions.query
+      ? navigator.permissions.query({ name: "camera" }).then(function (s) { return s.state; },
+        function () { return "unknown"; })
+      : Promise.resolve("unknown");
+    var cameras = navigator.mediaDevices.enumerateDevices
+      ? navigator.mediaDevices.enumerateDevices().then(function (devices) {
+        return devices.filter(function (d) { return d.kind === "videoinput"; }).length;
+      }, function () { return -1; })
+      : Promise.resolve(-1);
+    return Promise.all([permission, cameras]).then(function (found) {
+      if (found[0] === "denied") return T.camera_denied;
+      if (found[1] === 0) return T.camera_none;
+      return T.camera_failed;
+    });
+  }
+
+  function onDecode(result) {
+    var code = ((result && result.data) || "").trim();
+    if (!code || !camera.open || state.busy) return;
+    if (code === camera.badCode && Date.now() - camera.badAt < 3000) return; // still in view
+    closeCamera(true);
+    scanned(code).then(function (found) {
+      if (found) return;
+      camera.badCode = code;
+      camera.badAt = Date.now();
+      if (camera.wanted && !state.student) openCamera(); // try the next card
+    });
+  }
+
+  function openCamera() {
+    if (camera.open) return;
+    camera.wanted = false;
+    if (!window.isSecureContext) { cameraSay(T.camera_insecure); return; }
+    if (!window.QrScanner || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      cameraSay(T.camera_unsupported);
+      return;
+    }
+    camera.open = true;
+    camera.wanted = true;
+    cameraSay(T.camera_starting);
+    cameraOpenBtn.classList.add("d-none");
+    cameraPanel.classList.remove("d-none"); // visible before the scanner is made (Safari)
+    if (!camera.scanner) {
+      camera.scanner = new window.QrScanner($("counter-video"), onDecode, {
+        returnDetailedScanResult: true,
+        preferredCamera: "environment",
+        maxScansPerSecond: 10
+      });
+    }
+    camera.scanner.start().then(function () {
+      if (camera.open) cameraSay("");
+    }, function () {
+      closeCamera(false);
+      return cameraFailure().then(cameraSay);
+    });
   }
 
   function confirmCart() {
@@ -192,11 +311,22 @@
     }, function () { state.busy = false; showError(T.network); render(); });
   }
 
+  // The server's time in the school's zone, as sent ("2026-12-05T12:31:07+08:00"), never the
+  // browser's clock; only an answer without it (an older server) falls back to the clock.
+  function slipTime(createdAt) {
+    var match = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})/.exec(createdAt || "");
+    if (match) return match[1] + " " + match[2];
+    var now = new Date();
+    var two = function (n) { return ("0" + n).slice(-2); };
+    return now.getFullYear() + "-" + two(now.getMonth() + 1) + "-" + two(now.getDate()) + " " +
+      two(now.getHours()) + ":" + two(now.getMinutes()) + ":" + two(now.getSeconds());
+  }
+
   function printSlip(answer) {
     state.done = true;
     $("slip-name").textContent = state.student.name;
     $("slip-class").textContent = state.student.class_name || "";
-    $("slip-time").textContent = new Date().toLocaleString(document.documentElement.lang || undefined);
+    $("slip-time").textContent = slipTime(answer.created_at);
     $("slip-no").textContent = answer.id;
     var body = $("slip-lines");
     body.textContent = "";
@@ -231,6 +361,8 @@
     }
     if (target.closest("#counter-confirm")) { confirmCart(); return; }
     if (target.closest("[data-counter-next]")) { reset(); return; }
+    if (target.closest("#counter-camera-open")) { clearError(); openCamera(); return; }
+    if (target.closest("#counter-camera-close")) { closeCamera(false); cameraSay(""); return; }
     if (target.closest("[data-counter-print]")) { window.print(); }
   });
 
@@ -253,8 +385,7 @@
         var code = buffer;
         buffer = "";
         if (document.activeElement === codeInput) codeInput.value = "";
-        if (state.student && !state.done && Object.keys(state.cart).length) return; // mid-cart
-        lookUp(code);
+        scanned(code);
         return;
       }
       buffer = "";
