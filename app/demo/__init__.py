@@ -21,12 +21,14 @@ DemoLoader = Callable[[dict], None]
 def loaders() -> list[DemoLoader]:
     """The domains' demo loaders, in the order they must run."""
     from app.demo.aid import load_aid
+    from app.demo.counter import load_counter
     from app.demo.donations import load_donations
     from app.demo.points import load_points
     from app.demo.roster import load_roster
 
-    # The aid demo certifies students of the roster, and points read both; keep this order.
-    return [load_donations, load_roster, load_aid, load_points]
+    # The aid demo certifies students of the roster, and points read both; the counter serves
+    # children with the points earned and the goods received before; keep this order.
+    return [load_donations, load_roster, load_aid, load_points, load_counter]
 
 
 def database_has_data() -> bool:
