@@ -121,6 +121,13 @@ def mask_id_number(value: str | None) -> str:
     return value[:6] + "*" * (len(value) - 10) + value[-4:]
 
 
+def mask_student_no(value: str | None) -> str:
+    """G410103********1234: a G-学籍号 is masked like the ID number it carries."""
+    if value and value.startswith("G") and len(value) == 19:
+        return "G" + mask_id_number(value[1:])
+    return mask_id_number(value)
+
+
 def mask_phone(value: str | None) -> str:
     """138****5678."""
     if not value:

@@ -15,11 +15,12 @@ The steps, each its own request (DOMAIN.md §6, CORRECTNESS.md "Uploads"):
    officer may change the suggestion.
 3. **Dry run** (:func:`check`): every row goes through the same checks as the form
    (:func:`app.registry.operations.clean_student_fields`), plus duplicates within the file and
-   against every roster; the result is a row-by-row report. The valid rows are kept, cleaned,
-   beside the upload.
+   against every roster; the result is a row-by-row report and a masked list of the first
+   valid rows (who will be added). The valid rows are kept, cleaned, beside the upload.
 4. **Commit** (:func:`commit`): the valid rows go in, in one transaction, after their numbers
    are looked up once more (someone may have added the same student since). "All or nothing"
-   refuses the whole file if any row has a problem.
+   refuses the whole file if any row has a problem. Every student added carries the import's
+   id in ``Student.import_batch``, so the roster can show "the students of this import".
 
 Progress of the long steps is written to a small file that the page polls.
 """
@@ -67,6 +68,10 @@ JOB_TTL = timedelta(hours=24)
 STORED_PROBLEMS = 20_000
 BATCH = 500
 PROGRESS_EVERY = 250
+PREVIEW_ROWS = 200  # valid rows listed on the dry-run page, masked
+TEMPLATE_SHEET = "学生名册"
+NOTES_SHEET = "填写说明"  # the template's instructions: never read as data, never reported
+NOTES_TITLE = "学生名册导入说明（本页不会被导入）"
 _JOB_ID = re.compile(r"[0-9a-f]{32}")
 
 # The roster fields a column can fill, in the order the mapping page lists them.
@@ -653,10 +658,21 @@ def _read_layouts(job: dict, path: Path) -> list[SheetLayout]:
             estimate = sheet.max_row if isinstance(sheet.max_row, int) else None
             sheet.reset_dimensions()  # a wrong <dimension> must not cut rows off
             head = list(sheet.iter_rows(max_row=HEADER_SCAN_ROWS, values_only=True))
+            if is_template_notes(head):
+                layouts.append(SheetLayout(sheet.title, None, None, skipped="instructions"))
+                continue
             layouts.append(find_layout(sheet.title, head, estimate))
         return layouts
     finally:
         workbook.close()
+
+
+def is_template_notes(head: list[tuple]) -> bool:
+    """The template's own 填写说明 sheet, still in the filled-in file (known by its first line,
+    whatever the sheet is called now): left out without a word, since it is no roster and
+    "sheet not read" would only worry the officer."""
+    first = next((text for row in head for c in row if (text := _cell_text(c))), "")
+    return first.startswith(NOTES_TITLE.split("（")[0])
 
 
 def _headers(layouts: list[SheetLayout]) -> list[dict]:
@@ -1047,6 +1063,7 @@ def mapping_problems(job: dict, mapping: dict[str, str]) -> list[str]:
 def check(job: dict, school: School, *, today: date | None = None) -> dict:
     """The dry run: a row-by-row report; the valid rows are kept for :func:`commit`."""
     checker = RowChecker(school, job["mapping"], today=today)
+    preview: list[dict] = []
     sheets = [s for s in job["sheets"] if not s["skipped"]]
     total = sum(s.get("estimate") or 0 for s in sheets) or None
     problems: list[dict] = []
@@ -1076,6 +1093,8 @@ def check(job: dict, school: School, *, today: date | None = None) -> dict:
                     cleaned["birth_date"] = cleaned["birth_date"].isoformat()
                 cleaned["_at"] = [row.sheet, row.number]
                 out.write(json.dumps(cleaned, ensure_ascii=False) + "\n")
+                if len(preview) < PREVIEW_ROWS:
+                    preview.append(_preview_row(cleaned))
         pending.clear()
 
     with os.fdopen(fd, "w", encoding="utf-8") as out:
@@ -1102,6 +1121,7 @@ def check(job: dict, school: School, *, today: date | None = None) -> dict:
         "by_kind": by_kind,
         "problem_list": problems,
         "truncated": counts["problems"] > len(problems),
+        "preview": preview,
         "per_sheet": per_sheet,
         "checked_at": utcnow().isoformat(),
     }
@@ -1109,6 +1129,26 @@ def check(job: dict, school: School, *, today: date | None = None) -> dict:
     job["state"] = "checked"
     save_job(job)
     return report
+
+
+def _preview_row(cleaned: dict) -> dict:
+    """One student who will be added, as the dry-run page lists them: numbers masked as on the
+    roster (the job file keeps no more than the page shows)."""
+    from app.registry.access import mask_id_number, mask_phone, mask_student_no
+
+    sheet, number = cleaned["_at"]
+    return {
+        "sheet": sheet,
+        "row": number,
+        "name": cleaned["name"],
+        "gender": cleaned.get("gender"),
+        "class_id": cleaned.get("class_id"),  # named when shown, in the reader's language
+        "id_number": mask_id_number(cleaned.get("id_number")),
+        "student_no": mask_student_no(cleaned.get("student_no")),
+        "guardian_name": cleaned.get("guardian_name") or "",
+        "guardian_phone": mask_phone(cleaned.get("guardian_phone")),
+        "flags": [f for f in ("boarding", *CARE_FLAGS) if cleaned.get(f)],
+    }
 
 
 # ---------------------------------------------------------------- commit
@@ -1205,6 +1245,7 @@ def _insert(job: dict, school: School, report: dict) -> dict:
         row.update(
             school_id=school.id,
             status="enrolled",
+            import_batch=job["id"],
             created_at=now,
             birth_date=date.fromisoformat(birth) if birth else None,
         )
@@ -1224,12 +1265,18 @@ def _insert(job: dict, school: School, report: dict) -> dict:
             "skipped": report["problem_rows"] + len(conflicts),
             "first_id": min(created) if created else None,
             "last_id": max(created) if created else None,
+            "batch": job["id"],
         },
         school_id=school.id,
         district_id=school.district_id,
     )
     db.session.flush()
-    return {"created": len(created), "problems": report["problem_rows"], "conflicts": conflicts}
+    return {
+        "created": len(created),
+        "problems": report["problem_rows"],
+        "conflicts": conflicts,
+        "batch": job["id"],
+    }
 
 
 # ---------------------------------------------------------------- the template
@@ -1251,7 +1298,7 @@ def template_workbook(school: School | None = None) -> bytes:
 
     workbook = Workbook()
     sheet = workbook.active
-    sheet.title = "学生名册"
+    sheet.title = TEMPLATE_SHEET
     sheet.append(list(TEMPLATE_HEADERS))
     bold = Font(bold=True)
     fill = PatternFill("solid", fgColor="FCE9E2")
@@ -1265,7 +1312,7 @@ def template_workbook(school: School | None = None) -> bytes:
             for row in range(2, 1002):  # typed numbers stay text (no 4.10102E+17)
                 sheet.cell(row=row, column=index).number_format = "@"
     sheet.freeze_panes = "A2"
-    notes = workbook.create_sheet("填写说明")
+    notes = workbook.create_sheet(NOTES_SHEET)
     for line in _template_notes(school):
         notes.append([line])
     notes.column_dimensions["A"].width = 100
@@ -1276,7 +1323,7 @@ def template_workbook(school: School | None = None) -> bytes:
 
 def _template_notes(school: School | None) -> list[str]:
     lines = [
-        "学生名册导入说明（本页不会被导入）",
+        NOTES_TITLE,
         "1. 每行一名学生；第一行为列名。列的顺序可以不同，导入时可以重新对应列。",
         "2. 身份证件号、全国学籍号、联系电话请使用“文本”格式，"
         "否则 Excel 会把长数字变成 4.10102E+17，后几位丢失。",

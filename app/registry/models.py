@@ -105,6 +105,9 @@ class Student(db.Model):
     status: Mapped[str] = mapped_column(String(16), default="enrolled")
     left_on: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # The roster import that added the student (its job id), so the roster can list "the
+    # students of this import" right after it; None for students added any other way.
+    import_batch: Mapped[str | None] = mapped_column(String(32), index=True)
 
     school: Mapped[School] = relationship()
     school_class: Mapped[SchoolClass | None] = relationship()

@@ -71,6 +71,7 @@ class RosterFilter:
     class_id: int | None = None
     status: str = "enrolled"  # enrolled | left | all
     flag: str | None = None  # one of FLAGS
+    import_batch: str | None = None  # the students one roster import added
 
 
 def roster_statement(school: School, user: User, flt: RosterFilter) -> Select:
@@ -89,6 +90,8 @@ def roster_statement(school: School, user: User, flt: RosterFilter) -> Select:
         stmt = stmt.where(Student.class_id == flt.class_id)
     if flt.flag in FLAGS:
         stmt = stmt.where(getattr(Student, flt.flag).is_(True))
+    if flt.import_batch:
+        stmt = stmt.where(Student.import_batch == flt.import_batch)
     if flt.q:
         stmt = stmt.where(_search(flt.q, user))
     return scoped(stmt, user, Student).order_by(

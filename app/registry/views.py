@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -73,6 +74,7 @@ ADMIN = Role.DISTRICT_ADMIN
 ROSTER_ROLES = (Role.DISTRICT_ADMIN, Role.SCHOOL_OFFICER, Role.TEACHER)
 OFFICE = (Role.DISTRICT_ADMIN, Role.SCHOOL_OFFICER)
 SHOWN_PROBLEMS = 500
+_IMPORT_BATCH = re.compile(r"[0-9a-f]{32}")
 _UPLOAD_MARGIN = 64 * 1024  # the form's other fields around the file
 
 
@@ -155,11 +157,7 @@ def mask_address(value: str | None) -> str:
     return value[:6] + "*" * min(max(len(value) - 6, 4), 12)
 
 
-def mask_student_no(value: str | None) -> str:
-    """G410103********1234: a G-学籍号 is masked like the ID number it carries."""
-    if value and value.startswith("G") and len(value) == 19:
-        return "G" + access.mask_id_number(value[1:])
-    return access.mask_id_number(value)
+mask_student_no = access.mask_student_no
 
 
 def _masked(student: Student) -> dict[str, str]:
@@ -190,17 +188,20 @@ def roster(school_id: int):
     classes = queries.class_options(school.id)
     form = RosterFilterForm(formdata=request.args)
     form.class_id.choices = options([("", _("All classes")), *((c.id, c.name) for c in classes)])
+    # ?import=<batch>: the students one import added (where the import's commit leads).
+    batch = request.args.get("import") or None
     page = None
-    if form.validate():
+    if form.validate() and (batch is None or _IMPORT_BATCH.fullmatch(batch)):
         flt = queries.RosterFilter(
             q=form.q.data,
             class_id=form.class_id.data,
             status=form.status.data,
             flag=form.flag.data or None,
+            import_batch=batch,
         )
         stmt = queries.roster_statement(school, current_user, flt)
         page = db.paginate(stmt, page=page_number(), per_page=PER_PAGE, error_out=False)
-    filtered = any(request.args.get(k) for k in ("q", "class_id", "flag")) or (
+    filtered = any(request.args.get(k) for k in ("q", "class_id", "flag", "import")) or (
         request.args.get("status", "enrolled") != "enrolled"
     )
     return _render(
@@ -209,6 +210,7 @@ def roster(school_id: int):
         form=form,
         page=page,
         filtered=filtered,
+        import_batch=batch,
         counts=queries.status_counts(school),
         office=_office(),
         can_export=access.can_export_personal_data(current_user),
@@ -642,9 +644,11 @@ def _job_page(job: dict, school: School, *, errors: list[str] | None = None, sta
         school=school,
         report=report,
         problems=problems,
+        class_names={c.id: c.name for c in queries.class_options(school.id)} if report else {},
         shown_problems=SHOWN_PROBLEMS,
         errors=errors or [],
-        skipped_sheets=[s for s in job["sheets"] if s["skipped"]],
+        # The template's own instructions sheet is left out without a word.
+        skipped_sheets=[s for s in job["sheets"] if s["skipped"] not in (None, "instructions")],
         crumbs=_crumbs(
             school,
             (_("Import"), url_for("registry.import_upload", school_id=school.id)),
@@ -720,7 +724,9 @@ def import_commit(import_id: str):
     if skipped:
         message += " " + _("%(n)d rows with problems were left out.", n=skipped)
     flash(message, "success")
-    target = url_for("registry.roster", school_id=school.id)
+    # The roster opens on the students of this import, to look them over at once.
+    batch = {"import": result["batch"]} if result["created"] else {}
+    target = url_for("registry.roster", school_id=school.id, **batch)
     if _wants_json():
         return jsonify({"redirect": target})
     return redirect(target)
