@@ -7,12 +7,14 @@ failure. Set AIXIN_SCREENSHOTS=DIR to keep screenshots of the pages visited.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,62 +36,62 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory):
-    """Base URL of a gunicorn server on a fresh demo database."""
+def need_chromium() -> None:
     if not Path(CHROMIUM).exists():
         if os.environ.get("AIXIN_REQUIRE_BROWSER") == "1":
             pytest.fail(f"Chromium not found at {CHROMIUM}")
         pytest.skip("Chromium is not installed (apt-get install -y chromium)")
-    tmp = tmp_path_factory.mktemp("live")
+
+
+@contextlib.contextmanager
+def demo_server(
+    tmp: Path, app_spec: str = "app:create_app()", env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """Base URL of gunicorn (2 workers) serving ``app_spec`` on a fresh demo database."""
     env = {
         **os.environ,
         "AIXIN_ENV": "development",
         "AIXIN_INSTANCE_PATH": str(tmp / "instance"),
         "DATABASE_URL": f"sqlite:///{tmp / 'live.db'}",
         "SESSION_COOKIE_SECURE": "0",
+        **(env or {}),
     }
     env.pop("REDIS_URL", None)
     flask = [sys.executable, "-m", "flask", "--app", "app"]
     subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
     subprocess.run([*flask, "demo"], cwd=ROOT, env=env, check=True, capture_output=True)
     port = _free_port()
-    log = open(tmp / "server.log", "w")  # noqa: SIM115 - closed at teardown
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-w",
-            "2",
-            "-b",
-            f"127.0.0.1:{port}",
-            "app:create_app()",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    with open(tmp / "server.log", "w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", app_spec],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
-            urllib.request.urlopen(base + "/", timeout=1)  # noqa: S310 - our own server
-            break
-        except OSError:
-            if server.poll() is not None:
-                break
-            time.sleep(0.2)
-    else:
-        server.terminate()
-        pytest.fail("the live server did not start: " + (tmp / "server.log").read_text())
-    if server.poll() is not None:
-        pytest.fail("the live server exited: " + (tmp / "server.log").read_text())
-    yield base
-    server.terminate()
-    server.wait(timeout=10)
-    log.close()
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and server.poll() is None:
+                try:
+                    urllib.request.urlopen(base + "/", timeout=1)  # noqa: S310 - our own server
+                    break
+                except OSError:
+                    time.sleep(0.2)
+            else:
+                pytest.fail("the live server did not start: " + (tmp / "server.log").read_text())
+            yield base
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory):
+    """Base URL of a gunicorn server on a fresh demo database."""
+    need_chromium()
+    with demo_server(tmp_path_factory.mktemp("live")) as base:
+        yield base
 
 
 @pytest.fixture(scope="session")

@@ -16,10 +16,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
-import time
-import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -28,7 +24,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.browser.clock_app import settings_from_env, test_now
-from tests.browser.conftest import CHROMIUM, PHONE, ROOT, _free_port, login, shot
+from tests.browser.conftest import PHONE, demo_server, login, need_chromium, shot
 
 SCHOOL = "陇西小学"
 HEAD_TEACHER_CLASS = "三年级(2)班"  # the demo's only class with a head teacher account
@@ -45,60 +41,11 @@ def live_server(tmp_path_factory):
     """This module's own gunicorn on a fresh demo database, serving ``clock_app`` (overrides
     the conftest's ``live_server`` for the tests here, so ``page_factory`` keeps every request
     on this server)."""
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("AIXIN_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"Chromium not found at {CHROMIUM}")
-        pytest.skip("Chromium is not installed (apt-get install -y chromium)")
-    tmp = tmp_path_factory.mktemp("clock")
-    env = {
-        **os.environ,
-        "AIXIN_ENV": "development",
-        "AIXIN_INSTANCE_PATH": str(tmp / "instance"),
-        "DATABASE_URL": f"sqlite:///{tmp / 'live.db'}",
-        "SESSION_COOKIE_SECURE": "0",
-        "AIXIN_TEST_CLOCK_SHIFT": os.environ.get("AIXIN_TEST_CLOCK_SHIFT", "1"),
-    }
-    env.pop("REDIS_URL", None)
-    flask = [sys.executable, "-m", "flask", "--app", "app"]
-    subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
-    subprocess.run([*flask, "demo"], cwd=ROOT, env=env, check=True, capture_output=True)
-    port = _free_port()
-    log = open(tmp / "server.log", "w")  # noqa: SIM115 - closed at teardown
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-w",
-            "2",
-            "-b",
-            f"127.0.0.1:{port}",
-            "tests.browser.clock_app:create_clock_app()",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(base + "/", timeout=1)  # noqa: S310 - our own server
-            break
-        except OSError:
-            if server.poll() is not None:
-                break
-            time.sleep(0.2)
-    else:
-        server.terminate()
-        pytest.fail("the live server did not start: " + (tmp / "server.log").read_text())
-    if server.poll() is not None:
-        pytest.fail("the live server exited: " + (tmp / "server.log").read_text())
-    yield base
-    server.terminate()
-    server.wait(timeout=10)
-    log.close()
+    need_chromium()
+    shift = {"AIXIN_TEST_CLOCK_SHIFT": os.environ.get("AIXIN_TEST_CLOCK_SHIFT", "1")}
+    app_spec = "tests.browser.clock_app:create_clock_app()"
+    with demo_server(tmp_path_factory.mktemp("clock"), app_spec, shift) as base:
+        yield base
 
 
 def test_the_clock_moves_a_weekend_to_the_next_monday():
