@@ -120,11 +120,24 @@ def normalise_code(code: str) -> str:
     return "".join(ch for ch in (code or "").upper() if ch.isalnum())[:40]
 
 
-def find_card(code: str, clerk: User) -> Card:
-    """The card behind a scanned code, if it belongs to the clerk's school (else not found)."""
+_CARD = (
+    select(Card.__table__.c.id, Card.__table__.c.student_id, Card.__table__.c.status)
+    .join(Student.__table__, Student.__table__.c.id == Card.__table__.c.student_id)
+    .where(
+        Card.__table__.c.code == bindparam("b_code"),
+        Card.__table__.c.school_id == bindparam("b_school"),
+        Student.__table__.c.school_id == bindparam("b_school"),
+        Student.__table__.c.status == "enrolled",
+    )
+)
+
+
+def _scanned(code: str, clerk: User):  # noqa: ANN202 - a row (id, student_id, status)
+    """The card behind a scanned code, if it is of the clerk's school and its student is still
+    enrolled there (else not found); a replaced card is ``card_revoked``. One table query."""
     card = (
-        db.session.scalars(
-            select(Card).where(Card.code == normalise_code(code), Card.school_id == clerk.school_id)
+        db.session.execute(
+            _CARD, {"b_code": normalise_code(code), "b_school": clerk.school_id}
         ).first()
         if clerk.school_id
         else None
@@ -134,6 +147,11 @@ def find_card(code: str, clerk: User) -> Card:
     if card.status != "active":
         raise CardRevoked(_("This card has been replaced; please use the new card."))
     return card
+
+
+def find_card(code: str, clerk: User) -> Card:
+    """The scanned card as an object (the lookup, the pages); see :func:`_scanned`."""
+    return db.session.get(Card, _scanned(code, clerk).id)
 
 
 # ---------------------------------------------------------------- limits
@@ -238,18 +256,8 @@ def _merge(lines: Iterable[Line]) -> dict[int, int]:
     return wanted
 
 
-# The reads of read_cart, built once, on the tables (no ORM entities: plain rows are cheaper).
-_CARDS, _STUDENTS, _ITEMS_T = Card.__table__, Student.__table__, Item.__table__
-_CARD = (
-    select(_CARDS.c.id, _CARDS.c.student_id, _CARDS.c.status)
-    .join(_STUDENTS, _STUDENTS.c.id == _CARDS.c.student_id)
-    .where(
-        _CARDS.c.code == bindparam("b_code"),
-        _CARDS.c.school_id == bindparam("b_school"),
-        _STUDENTS.c.school_id == bindparam("b_school"),
-        _STUDENTS.c.status == "enrolled",
-    )
-)
+# The items' read of read_cart, built once, on the table (plain rows are cheaper than objects).
+_ITEMS_T = Item.__table__
 _ITEMS = select(
     _ITEMS_T.c.id,
     _ITEMS_T.c.points,
@@ -267,17 +275,7 @@ def read_cart(*, clerk: User, card_code: str, lines: Iterable[Line]) -> Cart:
     """Steps 1–2, reads only: the card (of the clerk's school, not revoked, its student still
     enrolled there) and the items (in the district's catalogue, active). Two queries."""
     wanted = _merge(lines)
-    card = (
-        db.session.execute(
-            _CARD, {"b_code": normalise_code(card_code), "b_school": clerk.school_id}
-        ).first()
-        if clerk.school_id
-        else None
-    )
-    if card is None:
-        raise CardNotFound(_("Unknown card."))
-    if card.status != "active":
-        raise CardRevoked(_("This card has been replaced; please use the new card."))
+    card = _scanned(card_code, clerk)
     items = {
         row.id: row
         for row in db.session.execute(
